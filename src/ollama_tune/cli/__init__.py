@@ -1,0 +1,89 @@
+"""The command line: the only place that prints or exits.
+
+Each command parses its flags, builds a `*Config`, calls one library function and renders the
+`*Result`. Errors from the library (`OllamaTuneError`) become a message and an exit code here:
+0 ok, 1 problems found, 2 usage error, 3 an external service failed. `OLLAMA_TUNE_DEBUG=1`
+shows tracebacks. Sub-command modules keep heavy imports inside their functions so that
+`--help` and `data check` stay instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+
+from ollama_tune import __version__
+from ollama_tune.cli import (
+    customize_cmd,
+    data_cmd,
+    eval_cmd,
+    modelfile_cmd,
+    models_cmd,
+    run_cmd,
+    train_cmd,
+)
+from ollama_tune.cli._common import err_console
+from ollama_tune.errors import OllamaTuneError
+
+app = typer.Typer(
+    name="ollama-tune",
+    help="Turn your own question→answer data into a custom Ollama model, and prove it got better.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ollama-tune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Turn your own question→answer data into a custom Ollama model, and prove it got better."""
+
+
+for _module in (
+    data_cmd,
+    modelfile_cmd,
+    customize_cmd,
+    models_cmd,
+    train_cmd,
+    eval_cmd,
+    run_cmd,
+):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `ollama-tune` script: runs the app and owns every exit code."""
+    debug = os.environ.get("OLLAMA_TUNE_DEBUG", "") not in ("", "0")
+    try:
+        rv = app(args=argv, prog_name="ollama-tune", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("[red]Aborted.[/red]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err_console.print("[red]Interrupted.[/red] Re-run the same command to resume.")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except OllamaTuneError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]Error:[/bold red] {exc.message}", highlight=False)
+        if exc.hint:
+            err_console.print(f"[yellow]Hint:[/yellow] {exc.hint}", highlight=False)
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
