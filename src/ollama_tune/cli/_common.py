@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,11 +17,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from ollama_tune._util import ProgressFn
+
 console = Console()
 err_console = Console(stderr=True)
-
-# A progress callback as library functions take it: (description, completed, total or None).
-ProgressFn = Callable[[str, float, float | None], None]
 
 
 @contextmanager
