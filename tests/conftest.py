@@ -94,3 +94,19 @@ def tiny_model_dir(smol_tokenizer_dir: Path, session_cache: Path) -> Path:
     model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
     return out
+
+
+@pytest.fixture
+def fake_ollama(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A running documented-API Ollama fake (tests/fake_ollama.py); OLLAMA_HOST points at it.
+
+    See `FakeOllama`'s module docstring: `add_model`, `script`, `fail`, `requests`, `last`.
+    """
+    from fake_ollama import FakeOllama
+
+    server = FakeOllama().start()
+    monkeypatch.setenv("OLLAMA_HOST", server.host)
+    try:
+        yield server
+    finally:
+        server.close()

@@ -1,10 +1,107 @@
-"""CLI commands (see the module's register())."""
+"""`ollama-tune customize`: a Modelfile with SYSTEM, parameters and diverse few-shot examples.
+
+Writes the Modelfile first, then creates the model in Ollama (unless --no-create) and, with
+--test, asks a few questions and shows each answer with tokens/s and why it stopped.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def customize_cmd(
+    data: list[Path] = typer.Option(..., "--data", "-d", help="Q→A data file(s): JSONL/CSV."),
+    base_model: str = typer.Option(..., "--base-model", "-b", help="Ollama model to start from."),
+    model_name: str = typer.Option(..., "--model-name", "-n", help="Name of the new model."),
+    system: str | None = typer.Option(None, "--system", help="System prompt TEXT or @FILE."),
+    shots: int = typer.Option(3, "--shots", "-k", help="Few-shot example pairs to include."),
+    temperature: float = typer.Option(0.7, "--temperature", help="PARAMETER temperature."),
+    top_p: float = typer.Option(0.9, "--top-p", "--top_p", help="PARAMETER top_p."),
+    num_ctx: int | None = typer.Option(
+        None, "--num-ctx", help="PARAMETER num_ctx (default: computed from the token budget)."
+    ),
+    max_ctx: int = typer.Option(32768, "--max-ctx", help="Largest num_ctx to choose by itself."),
+    knowledge: bool = typer.Option(
+        False, "--knowledge", help="Also put the whole FAQ into SYSTEM (when it fits)."
+    ),
+    tokenizer: Path | None = typer.Option(
+        None, "--tokenizer", help="HF tokenizer folder for exact token counts."
+    ),
+    output: Path = typer.Option(Path("Modelfile"), "--output", "-o", help="Modelfile to write."),
+    create: bool = typer.Option(True, "--create/--no-create", help="Create the model in Ollama."),
+    pull: bool = typer.Option(False, "--pull", help="Pull the base model if it is missing."),
+    test: bool = typer.Option(False, "--test", help="Ask test questions after creating."),
+    questions: Path | None = typer.Option(
+        None, "--questions", help="Questions for --test (.txt one per line, or a data file)."
+    ),
+    max_tokens: int = typer.Option(384, "--max-tokens", help="Answer length limit for --test."),
+    host: str | None = typer.Option(None, "--host", help="Ollama server (default OLLAMA_HOST)."),
+) -> None:
+    """Customize a base model with a system prompt and few-shot examples from your data."""
+    from ollama_tune.cli._common import progress_bar
+    from ollama_tune.customize import CustomizeRunConfig, customize, resolve_system
+
+    config = CustomizeRunConfig(
+        data=data,
+        base_model=base_model,
+        model_name=model_name,
+        output=output,
+        create=create,
+        pull=pull,
+        host=host,
+        test=test,
+        questions=questions,
+        system=resolve_system(system),
+        shots=shots,
+        temperature=temperature,
+        top_p=top_p,
+        num_ctx=num_ctx,
+        max_ctx=max_ctx,
+        knowledge=knowledge,
+        tokenizer=tokenizer,
+        max_tokens=max_tokens,
+    )
+    if create:
+        with progress_bar() as progress:
+            result = customize(config, progress)
+    else:
+        result = customize(config)
+    _render(result)
+
+
+def _render(result) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    from ollama_tune.cli._common import console
+
+    b = result.build.budget
+    for warning in result.build.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    console.print(
+        f"Wrote [bold]{result.modelfile_path}[/bold]: {len(result.build.shots)} example pair(s), "
+        f"num_ctx {b.num_ctx} (needs {b.total} tokens: SYSTEM {b.system}, examples {b.shots}, "
+        f"question {b.question}, answer {b.answer}; {b.counted_with})",
+        highlight=False,
+    )
+    if result.created:
+        console.print(
+            f"Created [bold]{result.model_name}[/bold] from {result.build.modelfile.from_} "
+            f"on {result.host}",
+            highlight=False,
+        )
+    else:
+        console.print(f"Not created. To create it: {result.create_command}", highlight=False)
+    if result.answers:
+        table = Table("question", "answer", "tokens/s", "stopped", "tokens", title="--test")
+        for a in result.answers:
+            tps = f"{a.tokens_per_s:.1f}" if a.tokens_per_s else "-"
+            stopped = "yes" if a.done_reason == "stop" else f"no ({a.done_reason})"
+            table.add_row(a.question, a.answer, tps, stopped, str(a.eval_count or "-"))
+        console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
-    del app
+    app.command("customize")(customize_cmd)

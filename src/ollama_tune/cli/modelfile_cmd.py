@@ -1,10 +1,66 @@
-"""CLI commands (see the module's register())."""
+"""`ollama-tune modelfile lint FILE` and `modelfile show FILE`: check a Modelfile like Ollama would.
+
+Lint exits 1 when it finds errors (warnings alone exit 0), so it can gate CI.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+modelfile_app = typer.Typer(help="Check and inspect Modelfiles.", no_args_is_help=True)
+
+
+@modelfile_app.command("lint")
+def lint_cmd(
+    file: Path = typer.Argument(..., help="The Modelfile to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print the issues as JSON."),
+) -> None:
+    """Report every problem: unknown/removed/ignored PARAMETERs, bad values, missing FROM, …"""
+    from rich.table import Table
+
+    from ollama_tune.cli._common import console, print_json
+    from ollama_tune.modelfile import Modelfile
+
+    issues = Modelfile.read(file).lint()
+    errors = sum(1 for i in issues if i.severity == "error")
+    if as_json:
+        print_json([i.__dict__ for i in issues])
+    elif not issues:
+        console.print(f"[green]OK[/green] {file}: no problems found")
+    else:
+        table = Table("where", "severity", "problem", "fix", title=f"{file}")
+        for i in issues:
+            colour = "red" if i.severity == "error" else "yellow"
+            where = f"{file}:{i.line}" if i.line else str(file)
+            table.add_row(where, f"[{colour}]{i.severity}[/{colour}]", i.message, i.hint or "")
+        console.print(table)
+        console.print(f"{errors} error(s), {len(issues) - errors} warning(s)")
+    if errors:
+        raise typer.Exit(1)
+
+
+@modelfile_app.command("show")
+def show_cmd(
+    file: Path = typer.Argument(..., help="The Modelfile to read."),
+    create_args: bool = typer.Option(
+        False, "--create-args", help="Print the JSON body `POST /api/create` would get."
+    ),
+) -> None:
+    """Print the Modelfile as Ollama reads it (normalised), or its create-API arguments."""
+    from ollama_tune.cli._common import console
+    from ollama_tune.modelfile import Modelfile
+
+    mf = Modelfile.read(file)
+    if create_args:
+        text = json.dumps(mf.to_create_args(file.parent), ensure_ascii=False, indent=2)
+        console.print(text, markup=False, highlight=False)
+    else:
+        console.print(mf.render(), markup=False, highlight=False, end="")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
-    del app
+    app.add_typer(modelfile_app, name="modelfile")

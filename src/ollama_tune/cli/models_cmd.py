@@ -1,10 +1,151 @@
-"""CLI commands (see the module's register())."""
+"""`ollama-tune list | show NAME | rm NAME | pull NAME | create SOURCE --name NAME`.
+
+Mirrors `ollama list/show/rm/pull/create`, through the official client (`--host` or
+OLLAMA_HOST). `create` takes a Modelfile or a bundle folder holding one; local FROM/ADAPTER
+files are uploaded as blobs first.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from ollama_tune.errors import UsageError
+
+HOST_HELP = "Ollama server (default: OLLAMA_HOST, else 127.0.0.1:11434)."
+
+
+def _service(host: str | None):  # type: ignore[no-untyped-def]
+    from ollama_tune.ollama import OllamaService
+
+    return OllamaService(host)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n = n / 1000  # type: ignore[assignment]
+    return f"{n:.1f} TB"
+
+
+def list_cmd(
+    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the models on the Ollama server (like `ollama list`)."""
+    from rich.table import Table
+
+    from ollama_tune.cli._common import console, print_json
+
+    models = _service(host).list()
+    if as_json:
+        print_json([m.__dict__ for m in models])
+        return
+    table = Table("NAME", "ID", "SIZE", "PARAMS", "QUANT", "MODIFIED")
+    for m in models:
+        table.add_row(
+            m.name,
+            (m.digest or "")[:12],
+            _size(m.size),
+            m.parameter_size or "",
+            m.quantization or "",
+            (m.modified_at or "")[:19],
+        )
+    console.print(table)
+
+
+def show_cmd(
+    name: str = typer.Argument(..., help="Model name, e.g. my-support-bot or llama3.2:1b."),
+    modelfile: bool = typer.Option(False, "--modelfile", help="Print the Modelfile only."),
+    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+) -> None:
+    """Show a model's details, parameters, system prompt and template (like `ollama show`)."""
+    from rich.table import Table
+
+    from ollama_tune.cli._common import console
+
+    info = _service(host).show(name)
+    if modelfile:
+        console.print(info.modelfile or "", markup=False, highlight=False)
+        return
+    table = Table("field", "value", title=name, show_header=False)
+    d = info.details
+    for key, value in (
+        ("family", d.family if d else None),
+        ("parameters", d.parameter_size if d else None),
+        ("quantization", d.quantization_level if d else None),
+        ("options", info.parameters),
+        ("template", info.template),
+    ):
+        if value:
+            table.add_row(key, str(value))
+    console.print(table)
+
+
+def rm_cmd(
+    name: str = typer.Argument(..., help="Model to delete."),
+    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+) -> None:
+    """Delete a model from the Ollama server (like `ollama rm`)."""
+    from ollama_tune.cli._common import console
+
+    _service(host).delete(name)
+    console.print(f"deleted '{name}'")
+
+
+def pull_cmd(
+    name: str = typer.Argument(..., help="Model to download, e.g. llama3.2:1b."),
+    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+) -> None:
+    """Download a model into Ollama with a progress bar (like `ollama pull`)."""
+    from ollama_tune.cli._common import console, progress_bar
+
+    with progress_bar() as progress:
+        _service(host).pull(name, progress)
+    console.print(f"pulled '{name}'")
+
+
+def create_cmd(
+    source: Path = typer.Argument(..., help="A Modelfile, or a bundle folder with a Modelfile."),
+    name: str = typer.Option(..., "--name", "-n", help="Name of the model to create."),
+    quantize: str | None = typer.Option(
+        None, "--quantize", "-q", help="Quantize an F16/F32 FROM model, e.g. q4_K_M."
+    ),
+    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+) -> None:
+    """Create a model in Ollama from a Modelfile (files are uploaded as blobs first)."""
+    from ollama_tune.cli._common import console, progress_bar
+    from ollama_tune.modelfile import Modelfile
+
+    path = source / "Modelfile" if source.is_dir() else source
+    if not path.is_file():
+        raise UsageError(f"no Modelfile at {path}", hint="Pass a Modelfile or a bundle folder.")
+    mf = Modelfile.read(path)
+    errors = [i for i in mf.lint() if i.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise UsageError(
+            f"{path}:{first.line or '-'}: {first.message} ({len(errors)} error(s))",
+            hint=f"Run `ollama-tune modelfile lint {path}` to see them all.",
+        )
+    with progress_bar() as progress:
+        result = _service(host).create(name, mf, path.parent, quantize=quantize, progress=progress)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print(
+        f"created '{name}' ({len(result.uploaded)} file(s) uploaded, "
+        f"{len(result.reused)} already on the server)"
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
-    del app
+    app.command("list")(list_cmd)
+    app.command("show")(show_cmd)
+    app.command("rm")(rm_cmd)
+    app.command("pull")(pull_cmd)
+    app.command("create")(create_cmd)

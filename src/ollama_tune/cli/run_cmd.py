@@ -1,10 +1,170 @@
-"""CLI commands (see the module's register())."""
+"""`ollama-tune run RECIPE.yaml` (the whole pipeline) and `ollama-tune recommend`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.table import Table
+
+from ollama_tune.cli._common import console, err_console, print_json, progress_bar
+
+
+def _render_issues(issues: list[Any]) -> None:
+    table = Table(title="Recipe problems", show_lines=False)
+    for col in ("where", "key", "problem", "fix"):
+        table.add_column(col, overflow="fold")
+    for i in issues:
+        table.add_row(i.where, i.key, i.message, i.hint)
+    console.print(table)
+
+
+def _on_event(kind: str, res: Any) -> None:
+    if kind.startswith("start:"):
+        _, _name, title = kind.split(":", 2)
+        err_console.print(f"[bold cyan]▶ {title}[/bold cyan]")
+    elif kind == "skip":
+        err_console.print(f"[dim]↷ {res.title}: skipped (inputs unchanged)[/dim]")
+    elif kind == "done":
+        word = "resumed and finished" if res.status == "resumed" else "done"
+        note = f" — {res.note}" if res.note else ""
+        err_console.print(f"[green]✓ {res.title}: {word} in {res.seconds:.1f}s[/green]{note}")
+
+
+def _render_result(result: Any) -> None:
+    table = Table(title=f"ollama-tune run ({result.seconds:.0f}s)")
+    for col in ("stage", "status", "seconds", "note"):
+        table.add_column(col, overflow="fold")
+    for s in result.stages:
+        table.add_row(s.title, s.status, f"{s.seconds:.1f}", s.note)
+    console.print(table)
+    if result.summary:
+        metrics = sorted({k for m in result.summary.values() for k in m})[:8]
+        summary = Table(title="Evaluation (see the report for every answer)")
+        summary.add_column("model")
+        for m in metrics:
+            summary.add_column(m, justify="right")
+        for name, values in result.summary.items():
+            summary.add_row(name, *(f"{values.get(m, float('nan')):.3g}" for m in metrics))
+        console.print(summary)
+    if result.report:
+        console.print(f"Report: [bold]{result.report}[/bold]")
+    if result.create_commands:
+        console.print("Import into Ollama with:")
+        for cmd in result.create_commands:
+            console.print(f"  {cmd}", highlight=False, soft_wrap=True)
+
+
+def run(
+    recipe: Path = typer.Argument(..., help="Recipe YAML (examples/customer-support/recipe.yaml)."),
+    check: bool = typer.Option(
+        False, "--check", help="Only validate the recipe; exit 1 on problems."
+    ),
+    workdir: Path | None = typer.Option(None, help="Where runs, bundle and report go."),
+    base_model: str | None = typer.Option(None, help="Override base_model (alias, .gguf, name)."),
+    max_steps: int | None = typer.Option(None, help="Override train.max_steps."),
+    epochs: float | None = typer.Option(None, help="Override train.epochs."),
+    quant: str | None = typer.Option(None, help="Override export.quants, e.g. q4_k_m,q8_0."),
+    max_tokens: int | None = typer.Option(None, help="Override eval.max_tokens."),
+    max_questions: int | None = typer.Option(None, help="Evaluate the first N test questions."),
+    host: str | None = typer.Option(None, help="Ollama host (default: OLLAMA_HOST)."),
+    force: bool = typer.Option(False, "--force", help="Re-run every stage, even unchanged ones."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run a recipe end to end: check → split → customize → train → export → create → eval.
+
+    Re-running skips stages whose inputs did not change and resumes an interrupted training.
+    Flags override recipe values; recipe values override the defaults.
+    """
+    from ollama_tune.config import check_recipe, load_recipe
+
+    overrides = {
+        "workdir": str(workdir.resolve()) if workdir else None,
+        "base_model": base_model,
+        "train.max_steps": max_steps,
+        "train.epochs": epochs,
+        "export.quants": quant,
+        "eval.max_tokens": max_tokens,
+        "eval.max_questions": max_questions,
+        "ollama.host": host,
+    }
+    if check:
+        issues = check_recipe(recipe, overrides)
+        if issues:
+            _render_issues(issues)
+            raise typer.Exit(1)
+        console.print(f"[green]✓ {recipe}: no problems found[/green]")
+        return
+    from ollama_tune.pipeline import run_recipe
+
+    loaded = load_recipe(recipe, overrides)
+    err_console.print(f"Running {recipe} in {loaded.workdir}")
+    with progress_bar() as progress:
+        result = run_recipe(loaded, progress, on_event=_on_event, force=force)
+    if as_json:
+        print_json(
+            {
+                "workdir": str(result.workdir),
+                "seconds": result.seconds,
+                "report": str(result.report) if result.report else None,
+                "bundle": str(result.bundle) if result.bundle else None,
+                "create_commands": result.create_commands,
+                "gates_passed": result.gates_passed,
+                "stages": [
+                    {"name": s.name, "status": s.status, "seconds": s.seconds, "note": s.note}
+                    for s in result.stages
+                ],
+                "summary": result.summary,
+            }
+        )
+    else:
+        _render_result(result)
+    if not result.gates_passed:
+        raise typer.Exit(1)
+
+
+def recommend(
+    data: Path | None = typer.Option(None, help="Training data, to estimate tokens and time."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Say which base models and training settings fit this machine (RAM, GPU) and data.
+
+    Training times are estimates from measured throughput (see BENCHMARKS.md).
+    """
+    from ollama_tune.recommend import recommend as do_recommend
+
+    result = do_recommend(data)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    m = result.machine
+    gpu = f"{m.gpu_name} ({m.gpu_gb} GB)" if m.gpu_name else "none"
+    console.print(f"Machine: {m.ram_gb} GB RAM, {m.cpu_count} CPU cores, GPU: {gpu}")
+    if result.data:
+        d = result.data
+        console.print(f"Data: {d.path}: {d.rows} rows, ≈{d.tokens} tokens per epoch")
+    table = Table(title="Base models for fine-tuning on this machine")
+    for col in ("--base-model", "fits", "method", "memory GB", "batch", "est. min/epoch", "note"):
+        table.add_column(col, overflow="fold")
+    for f in result.fits:
+        minutes = "-" if f.est_minutes is None else f"{f.est_minutes:g}"
+        table.add_row(
+            f.name,
+            "yes" if f.fits else "no",
+            f.method,
+            f"{f.memory_gb:g}",
+            str(f.batch_size),
+            minutes,
+            f.note,
+        )
+    console.print(table)
+    if result.recommended:
+        console.print(f"Recommended: [bold]--base-model {result.recommended}[/bold]")
+    console.print("[dim]Times are estimates from measured throughput; see BENCHMARKS.md.[/dim]")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
-    del app
+    app.command("run")(run)
+    app.command("recommend")(recommend)

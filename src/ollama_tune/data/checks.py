@@ -1,0 +1,208 @@
+"""`data check`: every problem in a data set, with file:line, severity and a fix hint.
+
+Structural errors come from the loader; this module adds the data-set-wide checks
+(duplicates, conflicting answers, repeated outputs, size, length) and the per-row text checks
+in `row_checks.py`. `--strict` promotes every warning to an error.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ollama_tune.data.dedup import canonical, grams, jaccard, similar_pairs
+from ollama_tune.data.issues import Issue, LoadResult, sort_issues
+from ollama_tune.data.loader import load_examples
+from ollama_tune.data.model import Example
+from ollama_tune.data.row_checks import (
+    business_phones,
+    language_mismatches,
+    personal_data,
+    text_problems,
+)
+from ollama_tune.data.split import row_text
+from ollama_tune.data.tokens import TokenCounter, estimate_counter, tokenizer_counter
+
+MIN_ROWS_ERROR = 10
+MIN_ROWS_WARNING = 50  # the seed guide's minimum
+REPEATED_OUTPUT_ROWS = 5
+
+
+@dataclass
+class CheckConfig:
+    paths: Sequence[str | Path]
+    format: str | None = None
+    encoding: str | None = None
+    mapping: dict[str, str] | None = None
+    max_tokens: int = 2048
+    tokenizer: str | Path | None = None
+    strict: bool = False
+
+
+@dataclass
+class CheckResult:
+    load: LoadResult
+    issues: list[Issue] = field(default_factory=list)
+    token_counts: list[int] = field(default_factory=list)
+    tokens_estimated: bool = True
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "rows_read": self.load.rows_read,
+            "usable_rows": len(self.load.examples),
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "formats": self.load.formats,
+            "encodings": self.load.encodings,
+            "issues": [i.to_dict() for i in self.issues],
+        }
+
+
+def _lines(examples: Sequence[Example], idx: Sequence[int]) -> str:
+    return ", ".join(str(examples[i].source) for i in idx[:8]) + (" …" if len(idx) > 8 else "")
+
+
+def duplicate_issues(examples: Sequence[Example]) -> list[Issue]:
+    out: list[Issue] = []
+    texts = [row_text(e) for e in examples]
+    exact: dict[str, int] = {}
+    for j, text in enumerate(texts):
+        i = exact.setdefault(canonical(text), j)
+        if i != j:
+            out.append(
+                Issue(
+                    "warning",
+                    examples[j].source,
+                    "duplicate",
+                    f"same row as {examples[i].source} (after normalisation)",
+                    "delete one of them: duplicates over-weight a row in training",
+                )
+            )
+    for i, j, sim in similar_pairs(texts):
+        if canonical(texts[i]) != canonical(texts[j]):
+            out.append(
+                Issue(
+                    "warning",
+                    examples[j].source,
+                    "near-duplicate",
+                    f"{sim:.0%} similar to {examples[i].source}",
+                    "merge them or make them clearly different; split keeps them together",
+                )
+            )
+    return out
+
+
+def conflict_issues(examples: Sequence[Example]) -> list[Issue]:
+    """Same question, answers that disagree; and one answer given to many questions."""
+    out: list[Issue] = []
+    by_question: dict[str, list[int]] = defaultdict(list)
+    by_answer: dict[str, list[int]] = defaultdict(list)
+    for i, ex in enumerate(examples):
+        by_question[canonical("\n".join(m.content for m in ex.prompt_messages))].append(i)
+        by_answer[canonical(ex.answer)].append(i)
+    for idx in by_question.values():
+        first = grams(canonical(examples[idx[0]].answer))
+        for j in idx[1:]:
+            if jaccard(first, grams(canonical(examples[j].answer))) < 0.8:
+                out.append(
+                    Issue(
+                        "warning",
+                        examples[j].source,
+                        "conflicting-answers",
+                        f"same question as {examples[idx[0]].source} but a different answer",
+                        "keep the one correct answer; conflicting answers teach the model to guess",
+                    )
+                )
+    for key, idx in by_answer.items():
+        if key and len(idx) >= REPEATED_OUTPUT_ROWS:
+            out.append(
+                Issue(
+                    "warning",
+                    examples[idx[0]].source,
+                    "repeated-output",
+                    f"{len(idx)} rows have the same answer: {_lines(examples, idx)}",
+                    "write an answer specific to each question, or drop most of them",
+                )
+            )
+    return out
+
+
+def size_issues(load: LoadResult, paths: Sequence[str | Path]) -> list[Issue]:
+    from ollama_tune.data.model import SourceRef
+
+    n = len(load.examples)
+    where = SourceRef(str(paths[0]) if paths else "-", 1)
+    if n < MIN_ROWS_ERROR:
+        return [
+            Issue(
+                "error",
+                where,
+                "too-few-rows",
+                f"only {n} usable row(s); at least {MIN_ROWS_ERROR} are needed",
+                f"add rows; {MIN_ROWS_WARNING}-100 is the minimum "
+                "for fine-tuning, 200-500 recommended",
+            )
+        ]
+    if n < MIN_ROWS_WARNING:
+        return [
+            Issue(
+                "warning",
+                where,
+                "few-rows",
+                f"{n} usable rows; fine-tuning wants at least {MIN_ROWS_WARNING}",
+                "add rows (200-500 recommended), or use the customize "
+                "path (few-shot Modelfile) which works with fewer",
+            )
+        ]
+    return []
+
+
+def validate_dataset(config: CheckConfig) -> CheckResult:
+    """Load every file and run every check; never stops at the first problem."""
+    load = load_examples(
+        config.paths, format=config.format, encoding=config.encoding, mapping=config.mapping
+    )
+    examples = load.examples
+    counter: TokenCounter = (
+        tokenizer_counter(config.tokenizer) if config.tokenizer else estimate_counter
+    )
+    issues = list(load.issues)
+    issues += size_issues(load, config.paths)
+    issues += duplicate_issues(examples)
+    issues += conflict_issues(examples)
+    issues += language_mismatches(examples)
+    business = business_phones(examples)
+    counts = []
+    for ex in examples:
+        issues += personal_data(ex, business)
+        issues += text_problems(ex)
+        counts.append(counter(ex))
+        if counts[-1] > config.max_tokens:
+            how = "counted" if config.tokenizer else "estimated"
+            issues.append(
+                Issue(
+                    "warning",
+                    ex.source,
+                    "too-long",
+                    f"{counts[-1]} tokens ({how}), more than --max-tokens {config.max_tokens}",
+                    "shorten the row or raise --max-tokens (training truncates it)",
+                )
+            )
+    if config.strict:
+        issues = [i.as_error() for i in issues]
+    return CheckResult(load, sort_issues(issues), counts, tokens_estimated=not config.tokenizer)

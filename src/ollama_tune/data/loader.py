@@ -1,0 +1,260 @@
+"""Load data files of any supported format and encoding into `Example`s.
+
+`load_examples` never raises for bad rows: each becomes an `Issue` (with file:line and a fix
+hint) and a `Rejected` record, so every row read is accounted for. Only a file that cannot be
+opened at all raises `DataError`. `read_examples` is the strict convenience later stages use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import cast
+
+from ollama_tune.data.encoding import check_encoding_name, decode_bytes, has_undecodable
+from ollama_tune.data.issues import Issue, LoadResult, Rejected
+from ollama_tune.data.model import Example, SourceRef
+from ollama_tune.data.records import (
+    CONTAINERS,
+    Container,
+    RawRecord,
+    csv_header,
+    detect_container,
+    iter_records,
+)
+from ollama_tune.data.rows import (
+    FIELDS,
+    SCHEMAS,
+    Schema,
+    detect_schema,
+    record_to_example,
+    resolve_keys,
+)
+from ollama_tune.errors import DataError, UsageError
+
+FORMATS: tuple[str, ...] = (*SCHEMAS, *CONTAINERS)
+PathLike = str | os.PathLike[str]
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def parse_mapping(spec: str | None) -> dict[str, str] | None:
+    """`question=instruction,context=input,answer=output` → {column: field}."""
+    if not spec:
+        return None
+    out: dict[str, str] = {}
+    for part in spec.split(","):
+        column, sep, target = part.partition("=")
+        if not sep or not column.strip() or target.strip() not in FIELDS:
+            raise UsageError(
+                f"bad --map entry {part!r}",
+                hint="write COLUMN=FIELD pairs separated by commas; FIELD is one of "
+                f"{', '.join(FIELDS)}"
+                " (e.g. --map question=instruction,answer=output)",
+            )
+        out[column.strip()] = target.strip()
+    return out
+
+
+def check_format_name(fmt: str | None) -> str | None:
+    if fmt is not None and fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def printable(raw: str) -> str:
+    """Raw text safe to write as UTF-8: undecodable bytes shown as \\xNN escapes."""
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _read_bytes(paths: Sequence[Path]) -> list[bytes]:
+    problems, blobs = [], []
+    for p in paths:
+        try:
+            blobs.append(p.read_bytes())
+        except OSError as exc:
+            problems.append(f"{p}: {exc.strerror or exc}")
+    if problems:
+        raise DataError(
+            "cannot read " + "; ".join(problems),
+            hint="check the path (and that it is a file you can read)",
+        )
+    return blobs
+
+
+def _as_paths(paths: PathLike | Iterable[PathLike]) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        return [Path(paths)]
+    return [Path(p) for p in paths]
+
+
+def load_examples(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    format: str | None = None,
+    encoding: str | None = None,
+    mapping: dict[str, str] | None = None,
+) -> LoadResult:
+    """Read every row of every file; bad rows become issues and rejected records."""
+    check_format_name(format)
+    if encoding:
+        check_encoding_name(encoding)
+    path_list = _as_paths(paths)
+    result = LoadResult()
+    for path, data in zip(path_list, _read_bytes(path_list), strict=True):
+        _load_file(str(path), path.suffix, data, result, format, encoding, mapping)
+    return result
+
+
+def _load_file(
+    name: str,
+    suffix: str,
+    data: bytes,
+    result: LoadResult,
+    fmt: str | None,
+    encoding: str | None,
+    mapping: dict[str, str] | None,
+) -> None:
+    decoded = decode_bytes(data, encoding)
+    result.encodings[name] = decoded.encoding
+    text = decoded.text
+    container = cast(Container, fmt if fmt in CONTAINERS else detect_container(text, suffix))
+    records = list(iter_records(text, container))
+    schema = cast(Schema | None, fmt if fmt in SCHEMAS else None)
+    if schema is None:
+        schema = detect_schema(next((r.value for r in records if r.error is None), None))
+    tabular = container in ("csv", "tsv")
+    result.formats[name] = f"{container} ({schema})" if tabular else schema
+    if tabular and _header_unusable(name, text, container, mapping, records, result):
+        return
+    unknown: dict[str, list[int]] = {}
+    for rec in records:
+        _load_record(name, rec, schema, mapping, result, unknown, fmt not in SCHEMAS)
+    for key, lines in unknown.items():
+        more = f" (and {len(lines) - 1} more rows)" if len(lines) > 1 and not tabular else ""
+        # A CSV column is declared once, in the header: point there.
+        result.issues.append(
+            Issue(
+                "warning",
+                SourceRef(name, 1 if tabular else lines[0]),
+                "unknown-key",
+                f"unknown {'column' if tabular else 'key'} {key!r} is ignored{more}",
+                "rename it (e.g. with --map COLUMN=FIELD) or remove it; "
+                f"known fields: {', '.join(FIELDS)}, messages",
+            )
+        )
+
+
+def _header_unusable(
+    name: str,
+    text: str,
+    container: Container,
+    mapping: dict[str, str] | None,
+    records: list[RawRecord],
+    result: LoadResult,
+) -> bool:
+    """One error at the header (not one per row) when no column holds the question/answer."""
+    header = csv_header(text, "\t" if container == "tsv" else ",")
+    for column in mapping or {}:
+        if column not in header:
+            result.issues.append(
+                Issue("warning", SourceRef(name, 1), "unknown-key",
+                      f"--map names column {column!r}, which the header does not have",
+                      f"the header has: {', '.join(header)}")
+            )  # fmt: skip
+    fields = set(resolve_keys(header, mapping).values())
+    missing = [f for f in ("instruction", "output") if f not in fields]
+    if not missing or not records:
+        return False
+    message = f"no column for {' and '.join(missing)}; the header has: {', '.join(header)}"
+    pairs = ",".join(f"COLUMN={f}" for f in missing)
+    hint = f"name the columns with --map {pairs} (or rename them question/answer, 質問/回答)"
+    result.issues.append(Issue("error", SourceRef(name, 1), "missing-column", message, hint))
+    for rec in records:
+        reason = f"missing-column: {message}"
+        result.rejected.append(Rejected(SourceRef(name, rec.line), reason, printable(rec.raw)))
+    return True
+
+
+def _reject(
+    result: LoadResult, source: SourceRef, rec: RawRecord, code: str, message: str, hint: str
+) -> None:
+    result.issues.append(Issue("error", source, code, message, hint))
+    result.rejected.append(Rejected(source, f"{code}: {message}", printable(rec.raw)))
+
+
+def _load_record(
+    name: str,
+    rec: RawRecord,
+    schema: Schema,
+    mapping: dict[str, str] | None,
+    result: LoadResult,
+    unknown: dict[str, list[int]],
+    auto: bool,
+) -> None:
+    source = SourceRef(name, rec.line)
+    if has_undecodable(rec.raw):
+        _reject(
+            result,
+            source,
+            rec,
+            "undecodable-bytes",
+            f"bytes that are not valid text in {result.encodings[name]}",
+            "re-save the file as UTF-8, or pass --encoding "
+            "(e.g. --encoding cp932 for Excel files from Japanese Windows)",
+        )
+        return
+    if rec.error is not None:
+        code, message = rec.error
+        _reject(
+            result,
+            source,
+            rec,
+            code,
+            message,
+            "fix the syntax of this row (one JSON object per line for JSONL; quoted cells for CSV)",
+        )
+        return
+    if auto and detect_schema(rec.value) == "messages":
+        schema = "messages"  # a chat row is unambiguous even inside a seed file
+    outcome = record_to_example(rec.value, source, schema, mapping)
+    for key in outcome.unknown_keys:
+        unknown.setdefault(key, []).append(rec.line)
+    example = outcome.example
+    if example is not None and any(_LONE_SURROGATE.search(m.content) for m in example.messages):
+        outcome.error(
+            "undecodable-bytes",
+            "text holds an unpaired \\ud800-\\udfff escape",
+            "remove the broken \\u escape",
+        )
+        example = None
+    for severity, code, message, hint in outcome.problems:
+        result.issues.append(
+            Issue("error" if severity == "error" else "warning", source, code, message, hint)
+        )
+    if example is None:
+        reason = "; ".join(f"{c}: {m}" for s, c, m, _ in outcome.problems if s == "error")
+        result.rejected.append(Rejected(source, reason, printable(rec.raw)))
+    else:
+        result.examples.append(example)
+
+
+def read_examples(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    format: str | None = None,
+    encoding: str | None = None,
+    mapping: dict[str, str] | None = None,
+) -> list[Example]:
+    """The usable rows, or `DataError` listing every error-level issue with file:line."""
+    result = load_examples(paths, format=format, encoding=encoding, mapping=mapping)
+    errors = result.errors
+    if errors:
+        lines = "\n".join(f"  {i.source}: {i.message}" for i in errors[:50])
+        more = f"\n  … and {len(errors) - 50} more" if len(errors) > 50 else ""
+        raise DataError(
+            f"{len(errors)} problem(s) in the data:\n{lines}{more}",
+            hint="run `ollama-tune data check FILE` for every problem with a fix hint",
+        )
+    return result.examples

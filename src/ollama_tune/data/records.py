@@ -1,0 +1,150 @@
+"""Split decoded text into raw records with their line numbers: JSONL, JSON array, CSV/TSV.
+
+This layer only knows containers. Whether a record is a seed row, a chat or a
+prompt/completion pair is decided in `rows.py`. A record that cannot be parsed is kept with
+its error so the loader can report it and hand it to `*.rejected.jsonl`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Container = Literal["jsonl", "json", "csv", "tsv"]
+CONTAINERS: tuple[str, ...] = ("jsonl", "json", "csv", "tsv")
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass
+class RawRecord:
+    line: int
+    raw: str
+    value: Any = None
+    # Set when the record could not be parsed: (issue code, message).
+    error: tuple[str, str] | None = None
+
+
+def detect_container(text: str, suffix: str) -> Container:
+    """From the file extension first, then from the first non-blank character."""
+    suffix = suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    head = text.lstrip()[:1]
+    if head == "[":
+        return "json"
+    if head == "{" or suffix == ".json":
+        return "jsonl"
+    first_line = text.lstrip().split("\n", 1)[0]
+    return "tsv" if first_line.count("\t") > first_line.count(",") else "csv"
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines the way JSONL and CSV see them; `str.splitlines` would also split on U+2028 etc.,
+    which are legal inside JSON strings."""
+    return _NEWLINE.split(text)
+
+
+def iter_jsonl(text: str) -> Iterator[RawRecord]:
+    for n, line in enumerate(split_lines(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(n, line, error=("invalid-json", f"invalid JSON: {exc.msg}"))
+            continue
+        except RecursionError:
+            yield RawRecord(n, line, error=("invalid-json", "invalid JSON: nested too deeply"))
+            continue
+        yield RawRecord(n, line, value)
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def iter_json_array(text: str) -> Iterator[RawRecord]:
+    """Walk a JSON array element by element so every row keeps its own line number."""
+    decoder = json.JSONDecoder()
+    pos = len(text) - len(text.lstrip())
+    pos += 1  # the "["
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            rest = text[pos + 1 :].strip()
+            if pos >= len(text) or rest:
+                msg = "missing ']'" if pos >= len(text) else "text after the closing ']'"
+                yield RawRecord(_line_of(text, pos), rest, error=("invalid-json", msg))
+            return
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            # Nothing after a broken element can be trusted: keep the rest as one record.
+            yield RawRecord(_line_of(text, pos), text[pos:], error=("invalid-json", msg))
+            return
+        yield RawRecord(_line_of(text, pos), text[pos:end], value)
+        pos = end
+
+
+def iter_csv(text: str, delimiter: str) -> Iterator[RawRecord]:
+    """Rows as dicts keyed by the header; line numbers are where each row starts."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    lines = split_lines(text)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        return
+    header = [h.strip() for h in header]
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield RawRecord(
+                start, _raw(lines, start, reader.line_num), error=("invalid-csv", str(exc))
+            )
+            start = reader.line_num + 1
+            continue
+        raw = _raw(lines, start, reader.line_num)
+        line, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            msg = f"{len(row)} columns, the header has {len(header)}"
+            yield RawRecord(line, raw, error=("invalid-csv", msg))
+            continue
+        yield RawRecord(line, raw, dict(zip(header, row, strict=True)))
+
+
+def _raw(lines: list[str], first: int, last: int) -> str:
+    return "\n".join(lines[first - 1 : max(first, last)])
+
+
+def csv_header(text: str, delimiter: str) -> list[str]:
+    try:
+        return [
+            h.strip() for h in next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        ]
+    except (StopIteration, csv.Error):
+        return []
+
+
+def iter_records(text: str, container: Container) -> Iterator[RawRecord]:
+    if container == "jsonl":
+        return iter_jsonl(text)
+    if container == "json":
+        return iter_json_array(text)
+    return iter_csv(text, "\t" if container == "tsv" else ",")

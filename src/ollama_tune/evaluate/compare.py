@@ -1,0 +1,349 @@
+"""The comparison run: every model answers every test question, then metrics, judge and gates.
+
+`compare_models(EvalConfig)` opens each model through the runtime layer (`ollama:NAME`, bundle
+dir, Modelfile, `.gguf`, HF dir), generates with deterministic decoding, scores each answer
+(`metrics.py`), optionally asks an Ollama judge (`judge.py`), aggregates per model and checks
+the gates. The result feeds the CLI summary table and `report.write_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ollama_tune._util import ProgressFn, noop_progress
+from ollama_tune.errors import EvaluationError, OllamaTuneError
+from ollama_tune.evaluate.gates import GateResult, check_gates, parse_gates
+from ollama_tune.evaluate.judge import JudgeScore, OllamaJudge
+from ollama_tune.evaluate.metrics import AnswerMetrics, aggregate, check_facts, score_answer
+
+if TYPE_CHECKING:
+    from ollama_tune.data.model import Example
+
+_LABEL = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+
+
+class GeneratorLike(Protocol):
+    """What `runtime.open_model` returns (see docs/architecture.md, runtime)."""
+
+    name: str
+
+    def generate(self, messages: list[dict[str, str]], options: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+OpenModelFn = Callable[[str], GeneratorLike]
+
+
+@dataclass
+class EvalConfig:
+    """What to compare. `models` maps a label (base/custom/tuned…) to a model reference, in the
+    order the report shows them; the last one is the candidate that un-prefixed gates check."""
+
+    models: dict[str, str]
+    test_path: Path | None = None
+    examples: Sequence[Example] | None = None
+    judge: str | None = None
+    gates: Sequence[str] = ()
+    concurrency: int = 1
+    max_tokens: int = 384
+    temperature: float = 0.0
+    seed: int = 42
+    limit: int | None = None
+
+
+@dataclass
+class ModelAnswer:
+    text: str
+    done_reason: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    metrics: AnswerMetrics
+    judge: JudgeScore | None = None
+
+
+@dataclass
+class QuestionResult:
+    source: str
+    question: str
+    reference: str
+    facts: list[list[str]]
+    facts_derived: bool
+    answers: dict[str, ModelAnswer] = field(default_factory=dict)
+
+
+@dataclass
+class ModelSummary:
+    label: str
+    ref: str
+    name: str
+    metrics: dict[str, float | None]
+    run_dir: str | None = None
+
+
+@dataclass
+class EvalResult:
+    models: list[ModelSummary]
+    questions: list[QuestionResult]
+    gates: list[GateResult]
+    settings: dict[str, Any]
+    started_at: str
+    duration_s: float
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    def summaries(self) -> dict[str, dict[str, float | None]]:
+        return {m.label: m.metrics for m in self.models}
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """Same fields as `runtime.GenerateOptions`; used only where the runtime is not installed
+    (orchestration tests with an injected `open_model`)."""
+
+    temperature: float = 0.0
+    seed: int = 42
+    max_tokens: int = 384
+    top_p: float | None = None
+    stop: list[str] | None = None
+
+
+def _generate_options(config: EvalConfig) -> Any:
+    kwargs = {
+        "temperature": config.temperature,
+        "seed": config.seed,
+        "max_tokens": config.max_tokens,
+    }
+    try:
+        from ollama_tune.runtime import GenerateOptions
+    except ImportError:
+        return DecodingOptions(**kwargs)  # type: ignore[arg-type]
+    return GenerateOptions(**kwargs)
+
+
+def _default_open_model(ref: str) -> GeneratorLike:
+    from ollama_tune.runtime import open_model
+
+    return open_model(ref)
+
+
+def load_test_examples(config: EvalConfig) -> list[Example]:
+    if config.examples is not None:
+        rows = list(config.examples)
+    elif config.test_path is not None:
+        from ollama_tune.data import read_examples  # type: ignore[attr-defined]
+
+        rows = list(read_examples(config.test_path))
+    else:
+        raise EvaluationError("no test data given", hint="pass --test test.jsonl")
+    if config.limit is not None:
+        rows = rows[: config.limit]
+    if not rows:
+        raise EvaluationError(
+            f"no test rows in {config.test_path or 'the given examples'}",
+            hint="the test file needs at least one question with a reference answer",
+        )
+    return rows
+
+
+def validate_config(config: EvalConfig) -> None:
+    """Every problem with the config at once, before any model is loaded."""
+    problems = []
+    if not config.models:
+        problems.append("no models to evaluate (use --model LABEL=REF)")
+    problems += [
+        f"model label {label!r} must be 1–40 letters, digits, '_' or '-'"
+        for label in config.models
+        if not _LABEL.match(label)
+    ]
+    if config.concurrency < 1:
+        problems.append(f"--concurrency must be at least 1, got {config.concurrency}")
+    if config.max_tokens < 1:
+        problems.append(f"--max-tokens must be at least 1, got {config.max_tokens}")
+    if config.judge is not None and not config.judge.startswith("ollama:"):
+        problems.append(f"--judge {config.judge!r} must be an Ollama model: ollama:MODEL")
+    if problems:
+        raise EvaluationError("; ".join(problems), hint="fix the eval options and run again")
+
+
+def compare_models(
+    config: EvalConfig,
+    progress: ProgressFn | None = None,
+    *,
+    open_model: OpenModelFn | None = None,
+) -> EvalResult:
+    """Run every model on every test row, score, judge (optional) and check gates."""
+    progress = progress or noop_progress
+    validate_config(config)
+    gates = parse_gates(list(config.gates))  # fail on a typo before the slow part
+    rows = load_test_examples(config)
+    started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+    questions = [_question(ex) for ex in rows]
+    opener = open_model or _default_open_model
+    options = _generate_options(config)
+    models = []
+    for label, ref in config.models.items():
+        name = _answer_all(label, ref, rows, questions, opener, options, config, progress)
+        models.append(ModelSummary(label, ref, name, {}, _training_run(ref)))
+    if config.judge:
+        _judge_all(config, questions, progress)
+    for m in models:
+        answers = [q.answers[m.label] for q in questions]
+        m.metrics = aggregate(
+            [a.metrics for a in answers], [a.judge.as_scores() if a.judge else None for a in answers]
+        )
+    summaries = {m.label: m.metrics for m in models}
+    return EvalResult(
+        models=models,
+        questions=questions,
+        gates=check_gates(gates, summaries),
+        settings=_settings(config, len(rows)),
+        started_at=started,
+        duration_s=time.perf_counter() - t0,
+    )
+
+
+def _question(ex: Example) -> QuestionResult:
+    fc = check_facts("", ex.answer, ex.facts)
+    return QuestionResult(
+        source=str(ex.source),
+        question=ex.question,
+        reference=ex.answer,
+        facts=[list(g) for g in fc.groups],
+        facts_derived=fc.derived,
+    )
+
+
+def _answer_all(
+    label: str,
+    ref: str,
+    rows: list[Example],
+    questions: list[QuestionResult],
+    opener: OpenModelFn,
+    options: Any,
+    config: EvalConfig,
+    progress: ProgressFn,
+) -> str:
+    """Generate and score every row with one model; returns the model's display name."""
+    desc = f"{label}: answering"
+    progress(desc, 0, len(rows))
+    model = opener(ref)
+    try:
+        # Threads only help with a server runtime (Ollama); latency then includes queueing.
+        with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
+            futures = {pool.submit(_answer_one, model, ex, options): i for i, ex in enumerate(rows)}
+            for done, fut in enumerate(as_completed(futures), start=1):
+                questions[futures[fut]].answers[label] = fut.result()
+                progress(desc, done, len(rows))
+        return str(getattr(model, "name", ref))
+    finally:
+        model.close()
+
+
+def _answer_one(model: GeneratorLike, ex: Example, options: Any) -> ModelAnswer:
+    messages = [m.to_dict() for m in ex.prompt_messages]
+    try:
+        gen = model.generate(messages, options)
+    except OllamaTuneError:
+        raise
+    except Exception as exc:  # a runtime bug should still say which row and model
+        raise EvaluationError(
+            f"{ex.source}: generation with {getattr(model, 'name', model)} failed: {exc}",
+            hint="run with OLLAMA_TUNE_DEBUG=1 for the traceback",
+        ) from exc
+    text = gen.text or ""
+    return ModelAnswer(
+        text=text,
+        done_reason=gen.done_reason,
+        prompt_tokens=gen.prompt_tokens,
+        completion_tokens=gen.completion_tokens,
+        metrics=score_answer(
+            text,
+            ex.answer,
+            facts=ex.facts,
+            done_reason=gen.done_reason,
+            ttft_s=gen.ttft_s,
+            total_s=gen.total_s,
+            tokens_per_s=gen.tokens_per_s,
+            completion_tokens=gen.completion_tokens,
+        ),
+    )
+
+
+def _judge_all(config: EvalConfig, questions: list[QuestionResult], progress: ProgressFn) -> None:
+    assert config.judge is not None
+    judge = OllamaJudge(config.judge, seed=config.seed)
+    jobs = [(q, a) for q in questions for a in q.answers.values()]
+    desc = f"judge {config.judge}"
+    progress(desc, 0, len(jobs))
+    with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
+        futures = {pool.submit(judge.score, q.question, q.reference, a.text): a for q, a in jobs}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            futures[fut].judge = fut.result()
+            progress(desc, done, len(jobs))
+
+
+def _settings(config: EvalConfig, n_rows: int) -> dict[str, Any]:
+    return {
+        "test": str(config.test_path) if config.test_path else None,
+        "rows": n_rows,
+        "models": dict(config.models),
+        "judge": config.judge,
+        "gates": list(config.gates),
+        "temperature": config.temperature,
+        "seed": config.seed,
+        "max_tokens": config.max_tokens,
+        "concurrency": config.concurrency,
+    }
+
+
+def _training_run(ref: str) -> str | None:
+    """The training run a model came from (for its loss curve), or None.
+
+    A bundle lives in or next to its run (`runs/x/bundle`), and its `run.json` may name the
+    run directory; a run directory is one holding `metrics.jsonl` or `loss.png`.
+    """
+    if ref.startswith("ollama:"):
+        return None
+    path = Path(ref)
+    base = path.parent if path.is_file() else path
+    if not base.is_dir():
+        return None
+    candidates = [base, base.parent]
+    run_json = base / "run.json"
+    if run_json.is_file():
+        try:
+            candidates += [Path(v) for v in _strings(json.loads(run_json.read_text("utf-8")))]
+        except (OSError, ValueError):
+            pass
+    for c in [*candidates, *(base / c for c in candidates if not c.is_absolute())]:
+        try:
+            if (c / "metrics.jsonl").is_file() or (c / "loss.png").is_file():
+                return str(c.resolve())
+        except OSError:
+            continue
+    return None
+
+
+def _strings(obj: Any) -> list[str]:
+    if isinstance(obj, str):
+        ok = obj.strip() not in ("", ".", "..") and len(obj) < 500 and "\n" not in obj
+        return [obj] if ok else []
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []

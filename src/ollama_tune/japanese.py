@@ -1,0 +1,174 @@
+"""Japanese-aware text features shared by data checks and evaluation.
+
+Normalisation for matching facts, script/language shares, politeness (です・ます vs plain form)
+of sentence endings, and whether an answer has numbered/bulleted steps. Pure standard library so
+`data check` stays instant.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+_KANA = re.compile(r"[\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+_JA = re.compile(
+    r"[\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f々〆ー]"
+)
+_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+# Range markers people write between numbers: 5〜7, 5～7, 5~7, 5-7, 5－7, 5から7.
+_RANGE = re.compile(r"(\d)\s*(?:〜|～|~|-|−|–|—|－|ー|から)\s*(\d)")
+_DIGIT_COMMA = re.compile(r"(?<=\d)[,，](?=\d{3})")
+_SPACES = re.compile(r"\s+")
+
+Language = Literal["ja", "zh", "ko", "en", "other", "unknown"]
+Ending = Literal["polite", "plain", "other"]
+
+
+def normalize_for_match(text: str) -> str:
+    """Fold the ways one fact can be written: NFKC (full/half width), case, spaces,
+    range markers (5〜7 = 5～7 = 5-7 = 5から7) and thousands separators (5,000 = 5000)."""
+    t = unicodedata.normalize("NFKC", text).lower()
+    t = _SPACES.sub("", t)
+    t = _DIGIT_COMMA.sub("", t)
+    # Twice: overlapping matches such as 1-2-3 need a second pass.
+    t = _RANGE.sub(r"\1~\2", t)
+    return _RANGE.sub(r"\1~\2", t)
+
+
+def normalize_text(text: str) -> str:
+    """Normalisation for duplicate detection: NFKC, lower case, whitespace collapsed."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip().lower()
+
+
+def _letters(text: str) -> list[str]:
+    return [c for c in text if c.isalpha()]
+
+
+def japanese_ratio(text: str) -> float:
+    """Share of letters that are Japanese script (kana or kanji); digits/punctuation ignored."""
+    letters = _letters(text)
+    if not letters:
+        return 0.0
+    return sum(1 for c in letters if _JA.match(c)) / len(letters)
+
+
+def detect_language(text: str) -> Language:
+    """Coarse script-based language of a text: enough to tell a Japanese answer from an English
+    one (the most common failure of small models), not a general language identifier."""
+    letters = _letters(text)
+    if len(letters) < 2:
+        return "unknown"
+    n = len(letters)
+    kana = sum(1 for c in letters if _KANA.match(c))
+    ja = sum(1 for c in letters if _JA.match(c))
+    hangul = sum(1 for c in letters if _HANGUL.match(c))
+    latin = sum(1 for c in letters if _LATIN.match(c))
+    if ja / n >= 0.3:
+        # Kanji without any kana reads as Chinese.
+        return "ja" if kana > 0 or ja / n < 0.5 or kana / max(ja, 1) > 0.05 else "zh"
+    if hangul / n >= 0.3:
+        return "ko"
+    if latin / n >= 0.6:
+        return "en"
+    return "other"
+
+
+_POLITE_END = re.compile(
+    r"(です|ます|ました|ません|ませんでした|ましょう|でしょう|ございます|ございません|"
+    r"ください|下さい|いたします|致します|ませ|でしたら|ですね|ますね|ですよ|ますよ|ですか|ますか|"
+    r"でした|ましたか|いただけます|いただけますか|でございます)$"
+)
+_PLAIN_END = re.compile(
+    r"(だ|である|だよ|だね|だった|じゃない|ない|なかった|した|する|できる|できない|れる|られる|"
+    r"いる|ある|あった|なる|なった|った|んだ|のだ|よ|ね|わ|ぞ|ぜ|しろ|せよ|こと|"
+    # Dictionary-form verbs end in an u-row kana (払う, 書く, 話す…); polite forms are tested first.
+    r"[うくすつぬむるぐぶた])$"
+)
+_SENTENCE_SPLIT = re.compile(r"(?<=[。！？!?])|\n")
+_TRAILING = re.compile(r"[\s。．.！!？?、,…・)）」』】\]\"'`*~〜ー♪☆★😊🙇]+$")
+_LIST_ITEM = re.compile(r"^\s*(?:\d+[.)．、]|[-・*•●○◦]|[①-⑳])\s*")
+
+
+def sentence_endings(text: str) -> list[Ending]:
+    """Classify the end of each Japanese sentence as polite (です・ます…), plain, or other.
+
+    List items ("1. マイページから返品申請") and non-Japanese sentences count as "other":
+    noun-phrase steps are fine in a polite answer.
+    """
+    out: list[Ending] = []
+    for raw in _SENTENCE_SPLIT.split(text):
+        if _LIST_ITEM.match(raw) and not raw.rstrip().endswith("。"):
+            continue
+        s = _TRAILING.sub("", raw.strip())
+        if not s or japanese_ratio(s) < 0.5:
+            continue
+        if _POLITE_END.search(s):
+            out.append("polite")
+        elif _PLAIN_END.search(s):
+            out.append("plain")
+        else:
+            out.append("other")
+    return out
+
+
+@dataclass(frozen=True)
+class Politeness:
+    polite: int
+    plain: int
+    other: int
+
+    @property
+    def ratio(self) -> float | None:
+        """Share of polite endings among polite+plain ones; None when there are none."""
+        judged = self.polite + self.plain
+        return None if judged == 0 else self.polite / judged
+
+    @property
+    def mixed(self) -> bool:
+        return self.polite > 0 and self.plain > 0
+
+
+def politeness(text: str) -> Politeness:
+    endings = sentence_endings(text)
+    return Politeness(
+        polite=endings.count("polite"),
+        plain=endings.count("plain"),
+        other=endings.count("other"),
+    )
+
+
+_STEP_LINE = re.compile(r"^\s*(?:\d+[.)．、:]|[①-⑳]|\(\d+\)|（\d+）)\s*\S", re.MULTILINE)
+_BULLET_LINE = re.compile(r"^\s*[-・*•●○◦]\s*\S", re.MULTILINE)
+
+
+_CIRCLED = re.compile(r"[①-⑳]")
+
+
+def _fold_steps(text: str) -> str:
+    # NFKC turns ① into a bare "1", losing the step marker, so circled digits become "1." first.
+    return unicodedata.normalize(
+        "NFKC", _CIRCLED.sub(lambda m: f"{ord(m.group()) - 0x245F}.", text)
+    )
+
+
+def count_steps(text: str) -> int:
+    """Number of numbered-step lines (1. / 1) / ① / (1))."""
+    return len(_STEP_LINE.findall(_fold_steps(text)))
+
+
+def has_structure(text: str) -> bool:
+    """True when the text lays out at least two numbered steps or bullet points."""
+    t = _fold_steps(text)
+    return len(_STEP_LINE.findall(t)) >= 2 or len(_BULLET_LINE.findall(t)) >= 2
+
+
+_FULL_DIGIT = re.compile(r"[０-９]")
+_HALF_DIGIT = re.compile(r"[0-9]")
+
+
+def mixes_digit_widths(text: str) -> bool:
+    """Both full-width (０-９) and half-width (0-9) digits in one text."""
+    return bool(_FULL_DIGIT.search(text)) and bool(_HALF_DIGIT.search(text))

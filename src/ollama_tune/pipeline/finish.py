@@ -1,0 +1,153 @@
+"""The last stages of `ollama-tune run`: create in Ollama, then evaluate and write the report.
+
+Creating is skipped with a note when no Ollama server answers (`ollama.create: auto`): the
+bundle and the Modelfiles stay ready and the run ends with the `ollama create` commands.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from ollama_tune.errors import ExternalServiceError, OllamaError
+from ollama_tune.pipeline.runner import Context, Stage
+from ollama_tune.pipeline.stages import base_gguf, is_embedded
+
+
+def create_commands(ctx: Context) -> list[str]:
+    """The `ollama create` commands for what this run produced (printed at the end)."""
+    cmds = []
+    custom = ctx.outputs.get("customize", {}).get("modelfile")
+    if custom:
+        cmds.append(f"ollama create {ctx.recipe.customized_name} -f {shlex.quote(custom)}")
+    bundle = ctx.outputs.get("export", {}).get("bundle")
+    if bundle:
+        mf = shlex.quote(str(Path(bundle) / "Modelfile"))
+        cmds.append(f"ollama create {ctx.recipe.tuned_name} -f {mf}")
+    return cmds
+
+
+def _service(ctx: Context) -> Any:
+    from ollama_tune.ollama import OllamaService
+
+    return OllamaService(host=ctx.recipe.ollama.host)
+
+
+def _reachable(ctx: Context) -> bool:
+    if ctx.recipe.ollama.create == "never":
+        return False
+    if "ollama_up" not in ctx.live:
+        try:
+            _service(ctx).version()
+            ctx.live["ollama_up"] = True
+        except (ExternalServiceError, OSError):
+            ctx.live["ollama_up"] = False
+    return bool(ctx.live["ollama_up"])
+
+
+def _create_inputs(ctx: Context) -> dict[str, Any]:
+    # Reachability is an input: a server started since the last run makes this stage re-run.
+    return {"ollama": ctx.recipe.ollama.model_dump(), "reachable": _reachable(ctx)}
+
+
+def _create_run(ctx: Context) -> dict[str, Any]:
+    o = ctx.recipe.ollama
+    if o.create == "never":
+        ctx.notes.append("not created in Ollama (ollama.create: never)")
+        return {"created": []}
+    if not _reachable(ctx):
+        if o.create == "always":
+            host = o.host or "OLLAMA_HOST"
+            raise OllamaError(
+                f"no Ollama server answered at {host} and the recipe says ollama.create: always",
+                hint="start it with `ollama serve`, or set ollama.create: auto to skip this step",
+            )
+        ctx.notes.append("no Ollama server reachable: skipped; the bundle is ready to import")
+        return {"created": []}
+    from ollama_tune.modelfile import Modelfile
+
+    svc = _service(ctx)
+    created = []
+    targets = [
+        (ctx.recipe.customized_name, ctx.outputs["customize"]["modelfile"]),
+        (ctx.recipe.tuned_name, str(Path(ctx.outputs["export"]["bundle"]) / "Modelfile")),
+    ]
+    for name, path in targets:
+        mf = Modelfile.parse(Path(path).read_text(encoding="utf-8"), path=path)
+        svc.create(name, mf, base_dir=Path(path).parent, progress=ctx.progress)
+        created.append(name)
+    return {"created": created}
+
+
+def model_refs(ctx: Context) -> dict[str, str]:
+    """Runtime references for base / customized / tuned (see runtime.open_model)."""
+    r = ctx.recipe
+    created = set(ctx.outputs.get("create", {}).get("created", []))
+    bundle = ctx.outputs["export"]["bundle"]
+    custom_mf = ctx.outputs["customize"]["modelfile"]
+    if is_embedded(r.base_model):
+        # One runtime (llama.cpp) for all three, so latencies compare like for like.
+        refs = {"base": str(base_gguf(ctx)), "customized": custom_mf, "tuned": bundle}
+    else:
+        refs = {
+            "base": f"ollama:{r.base_model}",
+            "customized": f"ollama:{r.customized_name}"
+            if r.customized_name in created
+            else custom_mf,
+            "tuned": f"ollama:{r.tuned_name}" if r.tuned_name in created else bundle,
+        }
+    return {k: v for k, v in refs.items() if k in r.eval.models}
+
+
+def _eval_inputs(ctx: Context) -> dict[str, Any]:
+    return {"eval": ctx.recipe.eval.model_dump(), "models": model_refs(ctx)}
+
+
+def _eval_run(ctx: Context) -> dict[str, Any]:
+    from ollama_tune.evaluate import EvalConfig, compare_models
+    from ollama_tune.report import write_report
+
+    e = ctx.recipe.eval
+    result = compare_models(
+        EvalConfig(
+            models=model_refs(ctx),
+            test_path=Path(ctx.outputs["split"]["test"]),
+            judge=e.judge,
+            gates=list(e.gates),
+            concurrency=e.concurrency,
+            max_tokens=e.max_tokens,
+            limit=e.max_questions,
+        ),
+        progress=ctx.progress,
+    )
+    curves = {"tuned": ctx.outputs["train"]["run_dir"]} if "tuned" in e.models else {}
+    report = write_report(result, ctx.workdir / "report", loss_curves=curves)
+    if not result.passed:
+        ctx.notes.append("an evaluation gate failed (see the report)")
+    summary = {
+        label: {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+        for label, metrics in result.summaries().items()
+    }
+    return {
+        "report_md": str(report.markdown),
+        "report_html": str(report.html),
+        "report_json": str(report.json),
+        "gates_passed": bool(result.passed),
+        "summary": summary,
+        "paths": [str(report.markdown), str(report.html), str(report.json)],
+    }
+
+
+def create_stage() -> Stage:
+    return Stage("create", "create in Ollama", _create_inputs, _create_run, ("customize", "export"))
+
+
+def eval_stage() -> Stage:
+    return Stage(
+        "eval",
+        "eval + report",
+        _eval_inputs,
+        _eval_run,
+        ("split", "customize", "train", "export", "create"),
+    )

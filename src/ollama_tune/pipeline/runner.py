@@ -1,0 +1,163 @@
+"""The resumable stage runner behind `ollama-tune run`.
+
+Each stage declares its inputs (config values plus the outputs of the stages it depends on);
+their hash is written to `<workdir>/state.json` (atomically) before and after the stage runs.
+A stage whose inputs hash matches a finished entry, and whose output files still exist, is
+skipped. A stage that was `running` when the process died is re-run with `resume=True`, which
+the train stage turns into "continue from the last checkpoint".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ollama_tune._util import ProgressFn, atomic_write_json, noop_progress, sha256_text
+from ollama_tune.errors import UsageError
+
+StageStatus = Literal["ran", "skipped", "resumed", "failed"]
+STATE_FILE = "state.json"
+
+
+@dataclass
+class Context:
+    """What stages share: the recipe, the workdir, upstream outputs, notes for the user."""
+
+    recipe: Any
+    workdir: Path
+    progress: ProgressFn = noop_progress
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resume: bool = False
+    notes: list[str] = field(default_factory=list)
+    # Live objects a later stage may use in the same process (not persisted).
+    live: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """`inputs(ctx)` → JSON-able dict that decides re-runs; `run(ctx)` → JSON-able outputs.
+
+    Outputs may list `paths`: files/dirs that must still exist for a skip to be valid.
+    """
+
+    name: str
+    title: str
+    inputs: Callable[[Context], dict[str, Any]]
+    run: Callable[[Context], dict[str, Any]]
+    depends: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StageResult:
+    name: str
+    title: str
+    status: StageStatus
+    seconds: float
+    inputs_hash: str
+    outputs: dict[str, Any]
+    note: str = ""
+
+
+StageEvent = Callable[[str, StageResult | None], None]
+
+
+def load_state(workdir: Path) -> dict[str, Any]:
+    path = workdir / STATE_FILE
+    if not path.is_file():
+        return {"stages": {}}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise UsageError(
+            f"{path} is not readable JSON",
+            hint="delete it to re-run every stage from the start",
+        ) from None
+    state.setdefault("stages", {})
+    return state
+
+
+def _hash_inputs(stage: Stage, ctx: Context) -> str:
+    payload = {
+        "inputs": stage.inputs(ctx),
+        "upstream": {d: ctx.outputs.get(d, {}) for d in stage.depends},
+    }
+    return sha256_text(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def _outputs_exist(outputs: dict[str, Any]) -> bool:
+    return all(Path(p).exists() for p in outputs.get("paths", []))
+
+
+def _save(workdir: Path, state: dict[str, Any]) -> None:
+    atomic_write_json(workdir / STATE_FILE, state)
+
+
+def run_stages(
+    stages: list[Stage], ctx: Context, *, on_event: StageEvent | None = None, force: bool = False
+) -> list[StageResult]:
+    """Run (or skip) each stage in order, recording state after every step."""
+    ctx.workdir.mkdir(parents=True, exist_ok=True)
+    state = load_state(ctx.workdir)
+    results: list[StageResult] = []
+    for stage in stages:
+        digest = _hash_inputs(stage, ctx)
+        entry = state["stages"].get(stage.name, {})
+        same = entry.get("inputs_hash") == digest
+        done = same and not force and entry.get("status") == "done"
+        if done and _outputs_exist(entry.get("outputs", {})):
+            ctx.outputs[stage.name] = entry["outputs"]
+            res = StageResult(
+                stage.name,
+                stage.title,
+                "skipped",
+                0.0,
+                digest,
+                entry["outputs"],
+                "inputs unchanged",
+            )
+            results.append(res)
+            if on_event:
+                on_event("skip", res)
+            continue
+        # Same inputs but never finished: the previous run was interrupted here.
+        ctx.resume = same and entry.get("status") == "running"
+        state["stages"][stage.name] = {"status": "running", "inputs_hash": digest}
+        _save(ctx.workdir, state)
+        if on_event:
+            on_event(f"start:{stage.name}:{stage.title}", None)
+        notes_before = len(ctx.notes)
+        start = time.perf_counter()
+        try:
+            outputs = stage.run(ctx)
+        except BaseException:
+            # Leave "running" in place so the next run resumes; mark hard failures explicitly.
+            state["stages"][stage.name]["failed_at"] = time.time()
+            _save(ctx.workdir, state)
+            raise
+        seconds = round(time.perf_counter() - start, 2)
+        ctx.outputs[stage.name] = outputs
+        state["stages"][stage.name] = {
+            "status": "done",
+            "inputs_hash": digest,
+            "outputs": outputs,
+            "seconds": seconds,
+            "finished_at": time.time(),
+        }
+        _save(ctx.workdir, state)
+        res = StageResult(
+            stage.name,
+            stage.title,
+            "resumed" if ctx.resume else "ran",
+            seconds,
+            digest,
+            outputs,
+            "; ".join(ctx.notes[notes_before:]),
+        )
+        results.append(res)
+        if on_event:
+            on_event("done", res)
+    return results

@@ -1,0 +1,61 @@
+"""Template fidelity: chat template → Ollama TEMPLATE + stop tokens, and the proof they match.
+
+`convert_chat_template` detects the tokenizer's Jinja chat template family and writes the Go
+TEMPLATE; `render_jinja` is the renderer training uses; `render_go` renders a TEMPLATE with Go's
+own `text/template` exactly as an Ollama server feeds it; `check_parity` requires both to print
+identical bytes for a battery of conversations (export runs it whenever `go` is available).
+"""
+
+from __future__ import annotations
+
+from ollama_tune.templates.families import (
+    FAMILIES,
+    STOP_TOKENS,
+    TEMPLATE_FILE_HINT,
+    OllamaTemplate,
+    convert_chat_template,
+    detect_family,
+)
+from ollama_tune.templates.gorender import (
+    collate_messages,
+    go_available,
+    render_go,
+    render_go_many,
+)
+from ollama_tune.templates.jinja import (
+    ChatTemplateRejected,
+    render_jinja,
+    render_training_pair,
+)
+from ollama_tune.templates.parity import (
+    BATTERY,
+    ParityCase,
+    ParityResult,
+    check_parity,
+    check_template_file,
+    first_difference,
+    load_template_file,
+)
+
+__all__ = [
+    "BATTERY",
+    "FAMILIES",
+    "STOP_TOKENS",
+    "TEMPLATE_FILE_HINT",
+    "ChatTemplateRejected",
+    "OllamaTemplate",
+    "ParityCase",
+    "ParityResult",
+    "check_parity",
+    "check_template_file",
+    "collate_messages",
+    "convert_chat_template",
+    "detect_family",
+    "first_difference",
+    "go_available",
+    "load_template_file",
+    "render_go",
+    "render_go_many",
+    "render_jinja",
+    "render_training_pair",
+]

@@ -1,0 +1,289 @@
+"""The parity check: the Ollama TEMPLATE must print byte for byte what the chat template prints.
+
+For a battery of conversations (with and without system, multi-turn, Japanese, empty content,
+consecutive same-role turns, generation prompt and full training text), the Jinja side renders
+the conversation as Ollama will hand it over (Modelfile SYSTEM added, same-role turns merged) and
+the Go side renders the raw request through Go's `text/template` with Ollama's feeding rules.
+A leading BOS token that the chat template prints (`{{ bos_token }}`) is dropped from the Jinja
+side: llama.cpp adds BOS itself when it tokenizes the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ollama_tune.errors import TemplateError
+from ollama_tune.templates.families import OllamaTemplate
+from ollama_tune.templates.gorender import collate_messages, render_go_many
+from ollama_tune.templates.jinja import ChatTemplateRejected, render_jinja
+
+Conversation = Sequence[dict[str, str]]
+
+_SYS = "あなたは株式会社サンプルのサポート担当です。丁寧に、簡潔に答えてください。"
+_SYS_EN = "You are a concise support assistant."
+
+
+def _m(role: str, content: str) -> dict[str, str]:
+    return {"role": role, "content": content}
+
+
+# (name, messages). A conversation ending in a user turn is compared with the generation
+# prompt; one ending in an assistant turn is compared as full training text.
+BATTERY: tuple[tuple[str, tuple[dict[str, str], ...]], ...] = (
+    ("user only", (_m("user", "How do I reset my password?"),)),
+    ("system + user", (_m("system", _SYS_EN), _m("user", "Hello"))),
+    (
+        "system + multi-turn",
+        (
+            _m("system", _SYS_EN),
+            _m("user", "What are your opening hours?"),
+            _m("assistant", "We are open 9:00-18:00 on weekdays."),
+            _m("user", "And on Saturday?"),
+        ),
+    ),
+    (
+        "multi-turn without system",
+        (
+            _m("user", "Hi"),
+            _m("assistant", "Hello! How can I help?"),
+            _m("user", "Where is my order?"),
+            _m("assistant", "Please tell me the order number."),
+            _m("user", "A-1234"),
+        ),
+    ),
+    (
+        "japanese",
+        (
+            _m("system", _SYS),
+            _m("user", "返品はできますか？"),
+            _m("assistant", "はい、商品到着後30日以内であれば返品できます。"),
+            _m("user", "送料は誰が負担しますか？"),
+        ),
+    ),
+    ("empty user content", (_m("user", "Hi"), _m("assistant", "Hello"), _m("user", ""))),
+    ("empty system", (_m("system", ""), _m("user", "Hello"))),
+    ("empty assistant turn", (_m("user", "Hi"), _m("assistant", ""), _m("user", "Hello?"))),
+    ("consecutive user turns", (_m("user", "First part."), _m("user", "Second part."))),
+    (
+        "multi-line and markup content",
+        (_m("user", 'Line 1\nLine 2\n\n{{ .System }} <b>"a" & b</b>'),),
+    ),
+    (
+        "full conversation",
+        (_m("user", "Do you ship abroad?"), _m("assistant", "Yes, to 30 countries.")),
+    ),
+    (
+        "full conversation with system",
+        (
+            _m("system", _SYS),
+            _m("user", "営業時間は？"),
+            _m("assistant", "平日9時から18時までです。"),
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ParityCase:
+    name: str
+    add_generation_prompt: bool
+    expected: str = ""  # Jinja (what training saw)
+    actual: str = ""  # Go (what Ollama will feed the model)
+    skipped: str | None = None  # why the case could not be compared
+    error: str | None = None  # Go's error text
+    diff_at: int | None = None  # first differing byte (UTF-8) when they differ
+
+    @property
+    def ok(self) -> bool:
+        return self.skipped is None and self.error is None and self.expected == self.actual
+
+    def describe(self) -> str:
+        if self.skipped:
+            return f"{self.name}: skipped ({self.skipped})"
+        if self.error:
+            return f"{self.name}: the Go TEMPLATE failed: {self.error}"
+        if self.ok:
+            return f"{self.name}: identical ({len(self.expected.encode())} bytes)"
+        return f"{self.name}: {first_difference(self.expected, self.actual)}"
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    family: str | None
+    cases: list[ParityCase] = field(default_factory=list)
+    bos_stripped: bool = False
+
+    @property
+    def compared(self) -> list[ParityCase]:
+        return [c for c in self.cases if c.skipped is None]
+
+    @property
+    def failures(self) -> list[ParityCase]:
+        return [c for c in self.compared if not c.ok]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.compared) and not self.failures
+
+    def summary(self) -> str:
+        n, bad = len(self.compared), len(self.failures)
+        skipped = len(self.cases) - n
+        head = f"template parity: {n - bad}/{n} conversations identical" + (
+            f", {skipped} skipped" if skipped else ""
+        )
+        return "\n".join([head, *(c.describe() for c in self.failures)])
+
+    def raise_for_failure(self) -> None:
+        if not self.ok:
+            raise TemplateError(self.summary(), hint=_PARITY_HINT)
+
+
+_PARITY_HINT = (
+    "The Ollama TEMPLATE would feed the model a different prompt than training used. Fix the "
+    "TEMPLATE (or pass your own with --template FILE) until every conversation is identical."
+)
+
+
+def _first_char_diff(expected: str, actual: str) -> int:
+    n = min(len(expected), len(actual))
+    return next((k for k in range(n) if expected[k] != actual[k]), n)
+
+
+def first_difference(expected: str, actual: str, context: int = 24) -> str:
+    """Where two renderings first differ, as UTF-8 byte offset plus a little text either side."""
+    i = _first_char_diff(expected, actual)
+    lo = max(0, i - context)
+    at = len(expected[:i].encode("utf-8"))
+    return (
+        f"first differing byte at {at} (chat template {len(expected.encode())} bytes, Ollama "
+        f"TEMPLATE {len(actual.encode())} bytes): chat template …{expected[lo : i + context]!r}… "
+        f"vs Ollama TEMPLATE …{actual[lo : i + context]!r}…"
+    )
+
+
+def _diff_at(expected: str, actual: str) -> int | None:
+    if expected == actual:
+        return None
+    return len(expected[: _first_char_diff(expected, actual)].encode("utf-8"))
+
+
+def check_parity(
+    chat_template: str,
+    ollama_template: OllamaTemplate | str,
+    *,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    system: str | None = None,
+    conversations: Sequence[tuple[str, Conversation]] | None = None,
+) -> ParityResult:
+    """Render every conversation both ways and compare bytes.
+
+    `system` is the Modelfile SYSTEM (default: the template's `default_system`). Needs `go`.
+    """
+    if isinstance(ollama_template, OllamaTemplate):
+        go_text, family = ollama_template.template, ollama_template.family
+        system = system if system is not None else ollama_template.default_system
+    else:
+        go_text, family = ollama_template, None
+    battery = list(conversations if conversations is not None else BATTERY)
+    go_out = render_go_many(go_text, [conv for _, conv in battery], system=system)
+    cases: list[ParityCase] = []
+    stripped = False
+    # Only a BOS the template itself prints is dropped (SmolLM2's GGUF calls <|im_start|> BOS).
+    bos = bos_token if bos_token and "bos_token" in chat_template else ""
+    for (name, conv), go in zip(battery, go_out, strict=True):
+        gen = not conv or conv[-1]["role"] != "assistant"
+        try:
+            expected = render_jinja(
+                chat_template,
+                collate_messages(conv, system=system),
+                add_generation_prompt=gen,
+                bos_token=bos_token,
+                eos_token=eos_token,
+            )
+        except ChatTemplateRejected as exc:
+            cases.append(ParityCase(name, gen, skipped=exc.message))
+            continue
+        if bos and expected.startswith(bos):
+            expected, stripped = expected[len(bos) :], True
+        cases.append(
+            ParityCase(
+                name,
+                gen,
+                expected=expected,
+                actual=go.output,
+                error=go.error,
+                diff_at=None if go.error else _diff_at(expected, go.output),
+            )
+        )
+    return ParityResult(family, cases, stripped)
+
+
+def load_template_file(path: str | Path, *, stop: Sequence[str] | None = None) -> OllamaTemplate:
+    """Load a hand-written Ollama TEMPLATE (the `--template FILE` escape hatch).
+
+    The file holds the Go template text (like ollama's `template/*.gotmpl`). Stop tokens come
+    from `stop`, else from a sibling `<name>.json` holding {"stop": [...]} (ollama's layout).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(
+            f"{path}: cannot read the TEMPLATE file: {exc}",
+            hint="Pass a UTF-8 text file holding the Go TEMPLATE.",
+        ) from None
+    if not text.strip():
+        raise TemplateError(f"{path}:1: the TEMPLATE file is empty", hint="Write the Go TEMPLATE.")
+    stops = list(stop) if stop is not None else _sibling_stops(path)
+    return OllamaTemplate("custom", text, stops, None, None, "file", [f"TEMPLATE from {path}"])
+
+
+def _sibling_stops(path: Path) -> list[str]:
+    params = path.with_suffix(".json")
+    if not params.is_file():
+        return []
+    try:
+        data = json.loads(params.read_text(encoding="utf-8"))
+        stops = data.get("stop", [])
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise ValueError('"stop" must be a list of strings')
+    except (ValueError, AttributeError) as exc:
+        raise TemplateError(
+            f"{params}: cannot read stop tokens: {exc}",
+            hint='Write {"stop": ["<|im_end|>", ...]} or pass the stop tokens explicitly.',
+        ) from None
+    return list(stops)
+
+
+def check_template_file(
+    path: str | Path,
+    chat_template: str,
+    *,
+    bos_token: str | None = None,
+    eos_token: str | None = None,
+    stop: Sequence[str] | None = None,
+    system: str | None = None,
+) -> tuple[OllamaTemplate, ParityResult]:
+    """Load a user's TEMPLATE file and run the parity check on it.
+
+    Go parse errors are reported as `FILE:LINE`; differences as the first differing byte.
+    """
+    tmpl = load_template_file(path, stop=stop)
+    result = check_parity(
+        chat_template, tmpl, bos_token=bos_token, eos_token=eos_token, system=system
+    )
+    errors = [c.error for c in result.cases if c.error]
+    if errors:
+        m = re.match(r"template: :(\d+):\s*(.*)", errors[0], re.S)
+        where = f"{path}:{m.group(1)}" if m else str(path)
+        raise TemplateError(
+            f"{where}: the TEMPLATE does not work in Go's text/template: "
+            f"{m.group(2) if m else errors[0]}",
+            hint="Ollama parses TEMPLATE with Go text/template; fix the syntax at that line.",
+        )
+    return tmpl, result

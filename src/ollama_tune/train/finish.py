@@ -1,0 +1,106 @@
+"""The end of a run: rank 0 writes adapter/, tokenizer/, loss.png and run.json atomically."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ollama_tune.train.config import TrainConfig, TrainResult
+from ollama_tune.train.data import end_of_turn
+from ollama_tune.train.loop import atomic_dir
+from ollama_tune.train.runinfo import peak_rss_mb, plot_loss, versions, write_run_json
+
+
+def write_outputs(
+    config: TrainConfig,
+    plan: Any,
+    ref: Any,
+    tokenizer: Any,
+    trainer: Any,
+    report: Any,
+    split: Any,
+    train_rows: Any,
+    test_rows: Any,
+    *,
+    eval_loss: float | None,
+    resumed_from: str | None,
+    started: float,
+) -> TrainResult:
+    run_dir = config.run_dir
+    state = trainer.state
+    losses = [r["loss"] for r in report.records if "loss" in r]
+    stopped_early = bool(config.max_steps and state.global_step < config.max_steps) or (
+        not config.max_steps and state.epoch is not None and state.epoch < config.epochs - 1e-6
+    )
+    result = TrainResult(
+        run_dir=run_dir,
+        adapter_dir=run_dir / "adapter",
+        run_json=run_dir / "run.json",
+        train_loss=losses[-1] if losses else None,
+        eval_loss=eval_loss,
+        steps=state.global_step,
+        seconds=round(time.monotonic() - started, 2),
+        tokens_per_s=round(report.tokens_per_s(state), 1),
+        peak_rss_mb=peak_rss_mb(),
+        train_rows=len(split.train),
+        test_rows=len(split.test),
+        resumed_from=resumed_from,
+        stopped_early=stopped_early,
+        device="cuda" if plan.cuda else "cpu",
+        precision=plan.precision,
+        notes=train_rows.notes + [f"test: {n}" for n in test_rows.notes],
+    )
+    if trainer.is_world_process_zero():
+        _write_files(config, plan, ref, tokenizer, trainer, report, split, result)
+    trainer.accelerator.wait_for_everyone()
+    return result
+
+
+def _write_files(
+    config: TrainConfig,
+    plan: Any,
+    ref: Any,
+    tokenizer: Any,
+    trainer: Any,
+    report: Any,
+    split: Any,
+    result: TrainResult,
+) -> None:
+    run_dir = config.run_dir
+    atomic_dir(run_dir / "adapter", lambda d: trainer.model.save_pretrained(str(d)))
+    atomic_dir(run_dir / "tokenizer", lambda d: tokenizer.save_pretrained(str(d)))
+    result.loss_png = plot_loss(report.records, run_dir / "loss.png", f"LoRA on {ref.spec}")
+    eot = end_of_turn(tokenizer)
+    stops = list(dict.fromkeys(t for t in (eot, tokenizer.eos_token) if t))
+    resolved = config.to_json() | {
+        "device": result.device,
+        "precision": result.precision,
+        "gradient_checkpointing": plan.gradient_checkpointing,
+        "unsloth": plan.unsloth,
+        "world_size": plan.world_size,
+    }
+    write_run_json(
+        run_dir / "run.json",
+        base_model=ref.to_json(),
+        chat_template=tokenizer.chat_template,
+        eos_token=tokenizer.eos_token,
+        bos_token=tokenizer.bos_token,
+        stop_tokens=stops,
+        config=resolved,
+        data={
+            "train_path": str(split.train_path),
+            "test_path": str(split.test_path),
+            "train_rows": len(split.train),
+            "test_rows": len(split.test),
+            "sha256": split.sha256,
+        },
+        versions=versions(),
+        metrics={
+            "train_loss": result.train_loss,
+            "eval_loss": result.eval_loss,
+            "steps": result.steps,
+            "tokens_per_s": result.tokens_per_s,
+            "seconds": result.seconds,
+            "peak_rss_mb": result.peak_rss_mb,
+        },
+    )

@@ -1,0 +1,225 @@
+"""`train_lora`: one LoRA (or QLoRA) run through TRL's SFTTrainer + PEFT, into a run directory.
+
+Order: validate → pick device/precision → resolve + load the base → split + tokenize the data
+→ train (resumable from RUN_DIR/checkpoints) → rank 0 writes adapter/, tokenizer/, run.json,
+metrics.jsonl and loss.png. Works unchanged under `accelerate launch` / torchrun (DDP).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ollama_tune._util import ProgressFn
+from ollama_tune.errors import TrainingError
+from ollama_tune.train.config import TrainConfig, TrainResult
+
+
+@dataclass
+class Plan:
+    """Device and precision decisions, recorded in run.json."""
+
+    cuda: bool
+    bf16: bool
+    fp16: bool
+    gradient_checkpointing: bool
+    unsloth: bool
+    qlora: bool
+    rank: int
+    world_size: int
+
+    @property
+    def precision(self) -> str:
+        base = "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
+        return f"qlora-4bit+{base}" if self.qlora else base
+
+
+def train_lora(
+    config: TrainConfig, progress: ProgressFn | None = None, on_log: Any = None
+) -> TrainResult:
+    """Train a LoRA adapter on `config.data`; see the module docstring for the outputs."""
+    config.validate()
+    started = time.monotonic()
+    plan = plan_device(config)
+    from ollama_tune.models import resolve_base_model
+
+    ref = resolve_base_model(config.base_model)
+    model, tokenizer = _load(ref, config, plan)
+    run_dir = config.run_dir
+    from ollama_tune.train.data import encode_rows, prepare_split, with_system
+
+    split = prepare_split(
+        config.data,
+        config.test_data,
+        config.test_ratio,
+        config.seed,
+        run_dir,
+        config.resume,
+        write=plan.rank == 0,
+    )
+    train_rows = encode_rows(tokenizer, with_system(split.train, config.system), config.max_seq_len)
+    test_rows = encode_rows(tokenizer, with_system(split.test, config.system), config.max_seq_len)
+    from ollama_tune.train.trainer import build_trainer
+
+    trainer, report = build_trainer(
+        config, plan, model, tokenizer, train_rows, test_rows, progress, on_log
+    )
+    resume_from = _latest_checkpoint(run_dir / "checkpoints") if config.resume else None
+    trainer.train(resume_from_checkpoint=resume_from)
+    eval_loss = None
+    if test_rows.rows:
+        eval_loss = trainer.evaluate().get("eval_loss")
+    from ollama_tune.train.finish import write_outputs
+
+    return write_outputs(
+        config, plan, ref, tokenizer, trainer, report, split, train_rows, test_rows,
+        eval_loss=eval_loss, resumed_from=resume_from, started=started,
+    )
+
+
+def plan_device(config: TrainConfig) -> Plan:
+    """CUDA → bf16/fp16 (+QLoRA, Unsloth when installed); CPU → fp32 or bf16 autocast."""
+    import importlib.util
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if config.qlora and not cuda:
+        raise TrainingError(
+            "--qlora needs a CUDA GPU (bitsandbytes 4-bit); none was found.",
+            hint="Drop --qlora: on CPU LoRA trains in fp32 (or bf16 with --bf16).",
+        )
+    if config.qlora and importlib.util.find_spec("bitsandbytes") is None:
+        raise TrainingError("--qlora needs bitsandbytes.", hint="pip install bitsandbytes")
+    if config.bf16 == "auto":
+        bf16 = torch.cuda.is_bf16_supported() if cuda else _cpu_has_native_bf16()
+    else:
+        bf16 = bool(config.bf16)
+    fp16 = cuda and not bf16
+    unsloth = cuda and importlib.util.find_spec("unsloth") is not None
+    return Plan(
+        cuda=cuda,
+        bf16=bf16,
+        fp16=fp16,
+        gradient_checkpointing=False,
+        unsloth=unsloth,
+        qlora=config.qlora,
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+    )
+
+
+def _cpu_has_native_bf16() -> bool:
+    # Emulated bf16 is slower than fp32 on CPUs without AVX512-BF16/AMX, so "auto" skips it.
+    import torch
+
+    check = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    return bool(check and check() in ("AVX512_BF16", "AMX")) or bool(
+        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+
+
+def _wants_checkpointing(config: TrainConfig, model: Any) -> bool:
+    """Trade compute for memory when the activations would not fit comfortably."""
+    if config.gradient_checkpointing != "auto":
+        return bool(config.gradient_checkpointing)
+    import psutil
+
+    cfg = model.config
+    params = sum(p.numel() for p in model.parameters())
+    layers = getattr(cfg, "num_hidden_layers", 24)
+    hidden = getattr(cfg, "hidden_size", 2048)
+    # ~34 floats of activations per token, layer and hidden unit (Korthikanti et al., 2022).
+    activations = config.batch_size * config.max_seq_len * layers * hidden * 34 * 4
+    need = params * 4 + activations
+    return need > 0.5 * psutil.virtual_memory().available
+
+
+def _load(ref: Any, config: TrainConfig, plan: Plan) -> tuple[Any, Any]:
+    from ollama_tune.models import load_causal_lm
+
+    if plan.unsloth:
+        return _load_unsloth(ref, config)
+    if config.qlora:
+        model, tokenizer = _load_4bit(ref)
+        plan.gradient_checkpointing = _wants_checkpointing(config, model)
+        return model, tokenizer
+    dtype = "float32"
+    if plan.cuda:
+        dtype = "bfloat16" if plan.bf16 else "float16"
+    model, tokenizer = load_causal_lm(ref, dtype=dtype)
+    plan.gradient_checkpointing = _wants_checkpointing(config, model)
+    model.config.use_cache = False
+    return model, tokenizer
+
+
+def _load_4bit(ref: Any) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_use_double_quant=True,
+    )
+    model = AutoModelForCausalLM.from_pretrained(str(ref.hf_dir), quantization_config=quant)
+    tokenizer = AutoTokenizer.from_pretrained(str(ref.hf_dir))
+    return model, tokenizer
+
+
+def _load_unsloth(ref: Any, config: TrainConfig) -> tuple[Any, Any]:
+    # Unsloth patches the model for speed; training and the output layout stay the same.
+    from unsloth import FastLanguageModel
+
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        str(ref.hf_dir), max_seq_length=config.max_seq_len, load_in_4bit=config.qlora
+    )
+    model = FastLanguageModel.get_peft_model(
+        model,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=_unsloth_targets(config.target_modules),
+        random_state=config.seed,
+    )
+    return model, tokenizer
+
+
+def _unsloth_targets(target: str | list[str]) -> list[str]:
+    if target != "all-linear":
+        return [target] if isinstance(target, str) else list(target)
+    return ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def _latest_checkpoint(folder: Path) -> str | None:
+    """The newest complete `checkpoint-N` (a kill mid-save leaves no trainer_state.json)."""
+    found = [
+        (int(p.name.split("-")[-1]), p)
+        for p in folder.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return str(max(found)[1]) if found else None
+
+
+def atomic_dir(target: Path, fill: Any) -> Path:
+    """Write a directory through `fill(tmp_dir)` then swap it in, so readers never see half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fill(tmp)
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(target, old)
+        os.rename(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+

@@ -1,0 +1,111 @@
+"""Builds the TRL `SFTTrainer` for a run: LoRA config, SFTConfig, datasets, callbacks.
+
+Rows arrive tokenized (`input_ids` + `labels`, see `train.data`), so TRL skips its own
+tokenization and only packs them. Packing is padding-free (best-fit decreasing, position_ids
+reset per row, which transformers turns into a block-diagonal mask): no padding to max length
+and no cross-row attention.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ollama_tune._util import ProgressFn
+from ollama_tune.errors import UsageError
+from ollama_tune.train.config import TrainConfig
+
+
+def build_trainer(
+    config: TrainConfig,
+    plan: Any,
+    model: Any,
+    tokenizer: Any,
+    train_rows: Any,
+    test_rows: Any,
+    progress: ProgressFn | None,
+    on_log: Any,
+) -> tuple[Any, Any]:
+    """Return `(trainer, report_callback)` ready for `trainer.train()`."""
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback
+    from trl import SFTTrainer
+
+    from ollama_tune.train.callbacks import ReportCallback
+
+    has_eval = bool(test_rows.rows)
+    args = sft_args(config, plan, has_eval)
+    report = ReportCallback(config.run_dir / "metrics.jsonl", progress, on_log)
+    callbacks: list[Any] = [report]
+    if has_eval and config.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows.rows),
+        eval_dataset=Dataset.from_list(test_rows.rows) if has_eval else None,
+        processing_class=tokenizer,
+        peft_config=None if plan.unsloth else lora_config(config),
+        callbacks=callbacks,
+    )
+    return trainer, report
+
+
+def lora_config(config: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft_args(config: TrainConfig, plan: Any, has_eval: bool) -> Any:
+    from trl import SFTConfig
+
+    eval_steps = config.eval_steps or config.save_steps
+    early = has_eval and bool(config.early_stopping_patience)
+    if early and config.save_steps % eval_steps:
+        raise UsageError(
+            f"--save-steps {config.save_steps} must be a multiple of --eval-steps {eval_steps} "
+            "with --early-stopping-patience (the best checkpoint must have been saved).",
+            hint="Use equal values, e.g. --eval-steps 20 --save-steps 20.",
+        )
+    return SFTConfig(
+        output_dir=str(config.run_dir / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_steps if has_eval else None,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        load_best_model_at_end=early,
+        metric_for_best_model="eval_loss" if early else None,
+        greater_is_better=False if early else None,
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=not plan.cuda,
+        bf16=plan.bf16,
+        fp16=plan.fp16,
+        gradient_checkpointing=plan.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        # Rows are pre-truncated; packing needs max_length, padding-free batches do not.
+        max_length=config.max_seq_len if config.packing else None,
+        packing=config.packing,
+        packing_strategy="bfd",
+        padding_free=True,
+        include_num_input_tokens_seen="all",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_pin_memory=plan.cuda,
+        ddp_find_unused_parameters=False if plan.world_size > 1 else None,
+        ddp_backend="gloo" if plan.world_size > 1 and not plan.cuda else None,
+    )

@@ -1,0 +1,68 @@
+"""Property tests: the loader never crashes on arbitrary bytes; convert never loses a row."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ollama_tune.data import ConvertConfig, convert_data, load_examples
+
+SUFFIXES = st.sampled_from([".jsonl", ".json", ".csv", ".tsv", ".txt"])
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(data=st.binary(max_size=400), suffix=SUFFIXES)
+def test_loader_never_crashes_on_arbitrary_bytes(data: bytes, suffix: str) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"in{suffix}"
+        path.write_bytes(data)
+        result = load_examples(path)
+        assert result.rows_read == len(result.examples) + len(result.rejected)
+        assert len(result.errors) >= len(result.rejected) or not result.rejected
+
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+_value = st.one_of(_text, st.integers(), st.none(), st.lists(_text, max_size=2), st.booleans())
+_row = st.one_of(
+    st.fixed_dictionaries(
+        {"instruction": _value, "output": _value},
+        optional={"input": _value, "system": _value, "x": _value},
+    ),
+    st.fixed_dictionaries(
+        {
+            "messages": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "role": st.sampled_from(["user", "assistant", "system", "bot"]),
+                        "content": _value,
+                    }
+                ),
+                max_size=4,
+            )
+        }
+    ),
+    _value,
+)
+_line = st.one_of(_row.map(lambda r: json.dumps(r, ensure_ascii=False)), _text)
+
+
+@FAST
+@given(lines=st.lists(_line, max_size=12), to=st.sampled_from(["seed", "messages"]))
+def test_convert_loses_no_row(lines: list[str], to: str) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "in.jsonl"
+        src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = convert_data(ConvertConfig([src], Path(d) / "out.jsonl", to=to))
+        records = [s for s in "\n".join(lines).replace("\r", "\n").split("\n") if s.strip()]
+        assert result.read == len(records)
+        assert result.written + result.rejected == result.read
+        written = (Path(d) / "out.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(written) == result.written
+        rejected_file = Path(d) / "out.rejected.jsonl"
+        rejected = rejected_file.read_text(encoding="utf-8").splitlines() if result.rejected else []
+        assert len(rejected) == result.rejected

@@ -1,0 +1,133 @@
+"""`ollama-tune eval` through the public CLI entry point, with `ollama:` models served by the
+documented-API fake (real data loader, real runtime, real Ollama client)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ollama_tune.cli import main
+
+ROWS = [
+    {
+        "question": "返品はできますか？",
+        "answer": "商品到着後30日以内なら返品できます。",
+        "facts": [["30日"]],
+    },
+    {
+        "question": "返金はいつ？",
+        "answer": "返金は５～７営業日で処理いたします。",
+        "facts": [["5-7営業日"]],
+    },
+    {"question": "送料は？", "answer": "5,000円以上のご注文は送料無料です。"},
+]
+GOOD = {
+    "返品はできますか？": "はい、30日以内であれば返品を承ります。",
+    "返金はいつ？": "返金は5から7営業日で処理いたします。",
+    "送料は？": "5000円以上のご注文は送料無料でございます。",
+}
+
+
+def _run(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return int(exc.value.code or 0)
+
+
+@pytest.fixture
+def test_file(tmp_path: Path) -> Path:
+    path = tmp_path / "test.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS), "utf-8")
+    return path
+
+
+@pytest.fixture
+def models(fake_ollama):  # type: ignore[no-untyped-def]
+    fake_ollama.add_model("llama3.2:1b")  # unscripted: echoes the question back
+    fake_ollama.add_model("my-bot")
+    fake_ollama.script("my-bot", GOOD)
+    return fake_ollama
+
+
+def test_eval_compares_models_writes_report_and_passes_gates(
+    models,
+    test_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    report = tmp_path / "rep"
+    code = _run(
+        [
+            "eval", "--test", str(test_file),
+            "--model", "base=ollama:llama3.2:1b", "--model", "custom=ollama:my-bot",
+            "--report", str(report), "--gate", "fact_recall>=0.9", "--gate", "p95_latency_s<=3",
+            "--max-tokens", "200",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Fact recall" in out and "custom" in out and "Gates" in out
+    data = json.loads((report / "report.json").read_text("utf-8"))
+    metrics = {m["label"]: m["metrics"] for m in data["models"]}
+    assert metrics["custom"]["fact_recall"] == 1.0
+    assert metrics["custom"]["politeness"] == 1.0
+    assert metrics["base"]["fact_recall"] == 0.0
+    assert data["settings"]["max_tokens"] == 200
+    assert (report / "report.md").is_file() and (report / "report.html").is_file()
+    sent = [r.json for r in models.requests_to("/api/chat")]
+    assert {s["model"] for s in sent} == {"llama3.2:1b", "my-bot"}
+    assert all(s["options"]["temperature"] == 0.0 and s["options"]["seed"] == 42 for s in sent)
+    assert all(s["options"]["num_predict"] == 200 for s in sent)
+
+
+def test_failed_gate_exits_1_with_the_gate_table(
+    models,
+    test_file: Path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    code = _run(
+        ["eval", "--test", str(test_file), "--model", "base=ollama:llama3.2:1b",
+         "--gate", "fact_recall>=0.9"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAIL" in captured.out
+    assert "1 of 1 gates failed: fact_recall>=0.9" in captured.err
+
+
+def test_length_limit_shows_up_as_cut_answers(models, test_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    report = tmp_path / "rep"
+    code = _run(
+        ["eval", "--test", str(test_file), "--model", "ollama:my-bot", "--max-tokens", "2",
+         "--report", str(report)]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads((report / "report.json").read_text("utf-8"))
+    assert data["models"][0]["label"] == "my-bot"
+    assert data["models"][0]["metrics"]["stop_rate"] == 0.0
+
+
+def test_unknown_gate_metric_is_a_clear_error(
+    test_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _run(["eval", "--test", str(test_file), "--model", "a=ollama:x", "--gate", "acc>=1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "unknown metric 'acc'" in err and "fact_recall" in err
+
+
+def test_duplicate_model_label_is_a_usage_error(
+    test_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _run(
+        ["eval", "--test", str(test_file), "--model", "a=ollama:x", "--model", "a=ollama:y"]
+    )
+    assert code == 2
+    assert "used twice" in capsys.readouterr().err
+
+
+def test_unreachable_ollama_exits_3(test_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _run(["eval", "--test", str(test_file), "--model", "a=ollama:x"])
+    assert code == 3, capsys.readouterr()

@@ -1,0 +1,106 @@
+"""The stage runner: input hashes in state.json, skipping unchanged stages, resuming after a kill.
+
+Stages here are small real functions that write files, so the tests exercise the runner's
+rules without the heavy stages (the quickstart integration test runs the real ones).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ollama_tune.pipeline import Context, Stage, load_state, run_stages
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _stages(calls: list[str], settings: dict[str, Any]) -> list[Stage]:
+    def prep_run(ctx: Context) -> dict[str, Any]:
+        calls.append("prep")
+        out = ctx.workdir / "prep.txt"
+        out.write_text(str(settings["rows"]))
+        return {"rows": settings["rows"], "paths": [str(out)]}
+
+    def train_run(ctx: Context) -> dict[str, Any]:
+        calls.append(f"train(resume={ctx.resume})")
+        if settings.get("crash"):
+            raise Interrupted
+        out = ctx.workdir / "adapter.bin"
+        out.write_text(f"{ctx.outputs['prep']['rows']}-{settings['lr']}")
+        return {"adapter": str(out), "paths": [str(out)]}
+
+    return [
+        Stage("prep", "prepare", lambda ctx: {"rows": settings["rows"]}, prep_run),
+        Stage("train", "train", lambda ctx: {"lr": settings["lr"]}, train_run, ("prep",)),
+    ]
+
+
+def _ctx(tmp_path: Path) -> Context:
+    return Context(recipe=None, workdir=tmp_path / "work")
+
+
+def test_second_run_skips_every_unchanged_stage(tmp_path: Path) -> None:
+    calls: list[str] = []
+    settings = {"rows": 10, "lr": 0.1}
+    first = run_stages(_stages(calls, settings), _ctx(tmp_path))
+    assert [r.status for r in first] == ["ran", "ran"]
+    second = run_stages(_stages(calls, settings), _ctx(tmp_path))
+    assert [r.status for r in second] == ["skipped", "skipped"]
+    assert calls == ["prep", "train(resume=False)"]
+    state = json.loads((tmp_path / "work" / "state.json").read_text())
+    assert state["stages"]["train"]["status"] == "done"
+    assert state["stages"]["train"]["inputs_hash"] == first[1].inputs_hash
+
+
+def test_changed_input_reruns_that_stage_and_the_ones_depending_on_it(tmp_path: Path) -> None:
+    calls: list[str] = []
+    settings = {"rows": 10, "lr": 0.1}
+    run_stages(_stages(calls, settings), _ctx(tmp_path))
+    settings["lr"] = 0.2  # only train's own input
+    again = run_stages(_stages(calls, settings), _ctx(tmp_path))
+    assert [r.status for r in again] == ["skipped", "ran"]
+    settings["rows"] = 11  # upstream change propagates through prep's outputs
+    third = run_stages(_stages(calls, settings), _ctx(tmp_path))
+    assert [r.status for r in third] == ["ran", "ran"]
+    assert (tmp_path / "work" / "adapter.bin").read_text() == "11-0.2"
+
+
+def test_missing_output_file_makes_the_stage_run_again(tmp_path: Path) -> None:
+    calls: list[str] = []
+    settings = {"rows": 3, "lr": 0.1}
+    run_stages(_stages(calls, settings), _ctx(tmp_path))
+    (tmp_path / "work" / "adapter.bin").unlink()
+    again = run_stages(_stages(calls, settings), _ctx(tmp_path))
+    assert [r.status for r in again] == ["skipped", "ran"]
+
+
+def test_interrupted_stage_resumes_on_the_next_run(tmp_path: Path) -> None:
+    calls: list[str] = []
+    settings: dict[str, Any] = {"rows": 3, "lr": 0.1, "crash": True}
+    with pytest.raises(Interrupted):
+        run_stages(_stages(calls, settings), _ctx(tmp_path))
+    assert load_state(tmp_path / "work")["stages"]["train"]["status"] == "running"
+    settings["crash"] = False
+    again = run_stages(_stages(calls, settings), _ctx(tmp_path))
+    assert [r.status for r in again] == ["skipped", "resumed"]
+    assert calls == ["prep", "train(resume=False)", "train(resume=True)"]
+
+
+def test_force_reruns_everything(tmp_path: Path) -> None:
+    calls: list[str] = []
+    settings = {"rows": 3, "lr": 0.1}
+    run_stages(_stages(calls, settings), _ctx(tmp_path))
+    again = run_stages(_stages(calls, settings), _ctx(tmp_path), force=True)
+    assert [r.status for r in again] == ["ran", "ran"]
+
+
+def test_stage_events_reach_the_caller(tmp_path: Path) -> None:
+    events: list[str] = []
+    settings = {"rows": 3, "lr": 0.1}
+    run_stages(_stages([], settings), _ctx(tmp_path), on_event=lambda k, r: events.append(k))
+    assert events == ["start:prep:prepare", "done", "start:train:train", "done"]
