@@ -32,7 +32,8 @@ RETRY_STATUS = (502, 503, 504)
 MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
 
 # Parameters an Ollama version no longer accepts (create fails) or ignores; checked before create.
-# (name, first version without it, "rejected" | "ignored")
+# (name, first version affected, "rejected" | "ignored"). The versions are approximate: servers
+# older than the table are assumed to accept everything.
 VERSION_RULES: tuple[tuple[str, tuple[int, ...], str], ...] = (
     ("tfs_z", (0, 5, 0), "rejected"),
     ("mirostat", (0, 1, 0), "ignored"),
@@ -138,7 +139,7 @@ class OllamaService:
         if isinstance(exc, httpx.TimeoutException):
             return OllamaError(
                 f"Ollama at {self.host} did not answer {what} in time ({tries} tries)",
-                hint="Is the machine busy loading a model? Retry, or raise --timeout.",
+                hint="Is the machine busy loading a large model? Retry in a moment.",
             )
         if isinstance(exc, _ollama_client.ResponseError):
             if exc.status_code == 404 and model:

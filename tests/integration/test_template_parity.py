@@ -145,3 +145,35 @@ def test_training_prompt_is_what_ollama_feeds_for_a_customer_support_question(
     )
     assert render_go(tmpl.template, question, system=tmpl.default_system) == prompt
     assert completion.endswith("<|im_end|>\n")
+
+
+def test_cli_checks_the_template_inside_the_real_smollm2_gguf(smollm2_gguf: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from ollama_tune.cli import template_cmd
+    from ollama_tune.templates.source import load_chat_template
+
+    src = load_chat_template(smollm2_gguf)
+    assert (src.bos_token, src.eos_token) == ("<|im_start|>", "<|im_end|>")
+    app = typer.Typer()
+    template_cmd.register(app)
+    res = CliRunner().invoke(app, ["template", "check", str(smollm2_gguf)])
+    assert res.exit_code == 0, res.output
+    assert f"{len(BATTERY)}/{len(BATTERY)} conversations identical" in res.output
+
+
+@pytest.mark.parametrize("name", ["qwen3.jinja", "lfm2.jinja", "nemotron_3_nano.jinja"])
+def test_unsupported_chatml_lookalikes_are_caught_by_parity(name: str) -> None:
+    """Marker detection alone would call these ChatML; the parity check refuses them."""
+    from importlib.resources import files
+
+    from ollama_tune.errors import TemplateError
+    from ollama_tune.templates import build_ollama_template
+
+    jinja = (files("trl") / "chat_templates" / name).read_text(encoding="utf-8")
+    tmpl = convert_chat_template(jinja, eos_token="<|im_end|>")
+    assert (tmpl.family, tmpl.matched) == ("chatml", "markers")
+    assert not check_parity(jinja, tmpl, eos_token="<|im_end|>").ok
+    with pytest.raises(TemplateError, match="first differing byte at"):
+        build_ollama_template(jinja, eos_token="<|im_end|>")

@@ -76,3 +76,16 @@ def test_create_refuses_a_modelfile_with_lint_errors(fake_ollama, capsys, tmp_pa
 def test_list_unreachable_exits_3(capsys) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run(capsys, "list")
     assert code == 3 and "127.0.0.1:9" in err and "ollama serve" in err
+
+
+def test_create_from_model_name_with_pull(fake_ollama, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    mf = tmp_path / "Modelfile"
+    mf.write_text("FROM gemma3:1b\nSYSTEM 短く答える\n", encoding="utf-8")
+    code, _, err = run(capsys, "create", str(mf), "--name", "short")
+    assert code == 3 and "ollama pull gemma3:1b" in err
+    code, _, err = run(capsys, "create", str(mf), "--name", "short", "--pull")
+    assert code == 0, err
+    posts = [r.path for r in fake_ollama.requests if r.method == "POST"]
+    assert posts.count("/api/pull") == 1 and posts[-1] == "/api/create"
+    assert posts.index("/api/pull") < posts.index("/api/create")
+    assert fake_ollama.models["short:latest"].system == "短く答える"

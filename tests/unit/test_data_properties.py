@@ -1,4 +1,5 @@
-"""Property tests: the loader never crashes on arbitrary bytes; convert never loses a row."""
+"""Property tests: the loader never crashes on arbitrary bytes; convert never loses a row;
+the fast near-duplicate search finds exactly the pairs a brute-force comparison finds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ollama_tune.data import ConvertConfig, convert_data, load_examples
+from ollama_tune.data.dedup import NEAR_DUP_THRESHOLD, canonical, grams, jaccard, similar_pairs
 
 SUFFIXES = st.sampled_from([".jsonl", ".json", ".csv", ".tsv", ".txt"])
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -66,3 +68,28 @@ def test_convert_loses_no_row(lines: list[str], to: str) -> None:
         rejected_file = Path(d) / "out.rejected.jsonl"
         rejected = rejected_file.read_text(encoding="utf-8").splitlines() if result.rejected else []
         assert len(rejected) == result.rejected
+
+
+_BASES = ["返品は到着後30日以内に承ります", "送料は全国一律550円です", "Points: 1 per 100 yen"]
+
+
+@st.composite
+def _variants(draw: st.DrawFn) -> str:
+    chars = list(draw(st.sampled_from(_BASES)))
+    for _ in range(draw(st.integers(0, 4))):
+        pos = draw(st.integers(0, len(chars)))
+        chars.insert(pos, draw(st.sampled_from("あいうabc12 、")))
+    return "".join(chars)
+
+
+@FAST
+@given(texts=st.lists(_variants(), min_size=2, max_size=25))
+def test_near_duplicate_search_equals_brute_force(texts: list[str]) -> None:
+    sets = [grams(canonical(t)) for t in texts]
+    brute = {
+        (i, j)
+        for j in range(len(texts))
+        for i in range(j)
+        if jaccard(sets[i], sets[j]) >= NEAR_DUP_THRESHOLD
+    }
+    assert {(i, j) for i, j, _ in similar_pairs(texts)} == brute

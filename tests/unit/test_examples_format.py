@@ -153,6 +153,19 @@ def test_answers_are_polite_japanese(name: str, split: str) -> None:
     assert bad == {}
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_python_snippets_in_tech_support_answers_compile(split: str) -> None:
+    """A fine-tuned model copies these snippets, so each must at least be valid Python."""
+    snippets = [
+        (row["instruction"], code)
+        for row in load("tech-support", split)
+        for code in re.findall(r"```python\n(.*?)```", row["output"], re.DOTALL)
+    ]
+    assert len(snippets) >= 5
+    for where, code in snippets:
+        compile(code, where, "exec")
+
+
 def test_similarity_and_politeness_checks_can_fail() -> None:
     """The helpers the checks above rely on do flag what they are meant to flag."""
     assert similar(norm("送料はいくらですか？"), norm("送料はいくらですか"), TEST_LEAK)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import unicodedata
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -162,28 +163,35 @@ _POLITE_END = re.compile(r"(です|ます|ました|ません|ませ|ござい�
 _STEP = re.compile(r"^\s*(\d+)\.\s")
 
 
-# Values tied to their subject: a clause that names exactly one subject of a group may only
-# carry that subject's value (catches 220円 and 330円 swapped, which the number check cannot).
+# Values tied to their subject: a clause (for the return periods, whose subject often sits in
+# another clause: the sentence or answer) that names the subjects of exactly one value may only
+# carry that value. This catches 220円 and 330円 swapped, which the number check alone cannot.
 BINDINGS: dict[str, dict[str, str]] = {
     "円": {"コンビニ払い": "220円", "代金引換": "330円", "代引": "330円"},
-    "期限": {"キャンペーンポイント": "6ヶ月", "誕生日ポイント": "3ヶ月", "通常ポイント": "1年間"},
+    "ヶ月|年間": {
+        "キャンペーンポイント": "6ヶ月",
+        "誕生日ポイント": "3ヶ月",
+        "通常ポイント": "1年間",
+    },
     "営業日": {"返金": "5〜7営業日", "お届け": "2〜4営業日", "返信": "1営業日"},
+    "日": {"未開封": "14日", "不良品": "30日", "誤配送": "30日"},
 }
-_BINDING_UNITS = {"円": ("円",), "期限": ("ヶ月", "年間"), "営業日": ("営業日",)}
 _CLAUSE = re.compile(r"[。、，,\n]")
+_SENTENCE = re.compile(r"[。\n]")
 
 
 def binding_problems(rows: list[dict]) -> list[str]:
     problems = []
     for i, row in enumerate(rows, 1):
-        for clause in _CLAUSE.split(norm(row["output"])):
-            for group, subjects in BINDINGS.items():
-                named = {norm(v) for k, v in subjects.items() if k in clause}
-                if len(named) != 1:
-                    continue
-                units = _BINDING_UNITS[group]
-                found = {q for q in quantities(clause) if q.endswith(units)}
-                if found - named:
+        text = norm(row["output"])
+        for units, subjects in BINDINGS.items():
+            unit = re.compile(rf"\d(?:{units})$")
+            # Bare 日 only ever counts the return periods, so a whole answer can be judged.
+            parts = [text, *_SENTENCE.split(text)] if units == "日" else _CLAUSE.split(text)
+            for part in parts:
+                named = {norm(v) for k, v in subjects.items() if k in part}
+                found = {q for q in quantities(part) if unit.search(q)}
+                if len(named) == 1 and found - named:
                     problems.append(f"line {i}: {sorted(found - named)} next to {named}")
     return problems
 
@@ -210,9 +218,8 @@ def step_order_problems(text: str, steps: tuple[str, ...]) -> list[str]:
         numbers = [n for n, line in numbered if step in line]
         if numbers:
             seen.append((step, numbers[0]))
-    if [n for _, n in seen] != sorted({n for _, n in seen}) or len(seen) != len(
-        {n for _, n in seen}
-    ):
+    numbers = [n for _, n in seen]
+    if any(a >= b for a, b in pairwise(numbers)):
         return [f"steps out of order: {seen}"]
     return []
 
@@ -262,6 +269,16 @@ def test_policy_found_and_has_the_expected_facts(policy: str) -> None:
     }
 
 
+def test_policy_location_can_be_overridden(
+    policy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "store-policy.ja.md").write_text(policy, encoding="utf-8")
+    monkeypatch.setenv("OLLAMA_TUNE_SHARED", str(tmp_path))
+    assert _policy_path() == tmp_path / "store-policy.ja.md"
+    monkeypatch.setenv("OLLAMA_TUNE_SHARED", str(tmp_path / "missing"))
+    assert _policy_path().parent.name == "shared"
+
+
 def test_every_number_and_screen_name_in_answers_is_in_the_policy(
     policy: str, cs_train: list[dict], cs_test: list[dict]
 ) -> None:
@@ -275,6 +292,10 @@ def test_a_single_changed_period_is_caught(policy: str, cs_train: list[dict]) ->
     mutated[victim]["output"] = mutated[victim]["output"].replace("14日", "15日", 1)
     problems = fact_problems(mutated, policy)
     assert problems == [f"line {victim + 1} output: 15日 not in the policy"]
+    # 30日 is in the policy (for faulty goods), so only its subject gives it away.
+    mutated[victim]["output"] = cs_train[victim]["output"].replace("14日", "30日", 1)
+    assert fact_problems(mutated, policy) == []
+    assert binding_problems(mutated) != []
 
 
 @pytest.mark.parametrize(
@@ -303,7 +324,8 @@ def test_values_stay_with_their_subject(
 
 
 @pytest.mark.parametrize(
-    ("a", "b"), [("220円", "330円"), ("6ヶ月", "3ヶ月"), ("5〜7営業日", "2〜4営業日")]
+    ("a", "b"),
+    [("220円", "330円"), ("6ヶ月", "3ヶ月"), ("5〜7営業日", "2〜4営業日"), ("14日", "30日")],
 )
 def test_swapped_values_are_caught(cs_train: list[dict], a: str, b: str) -> None:
     """Both values are in the policy, so only the subject binding can tell they were swapped."""
@@ -381,8 +403,8 @@ def test_referrals_give_the_full_contact_details(cs_train: list[dict], cs_test: 
     """An answer that sends the customer to the desk says how to reach it, exactly."""
     for row in cs_train + cs_test:
         text = norm(row["output"])
-        if "お問い合わせ窓口" in text or "0120~123~456" in text:
-            assert "0120~123~456" in text, row["instruction"]
+        if "お問い合わせ窓口" in text:
+            assert "0120~123~456" in text and "メール・チャット" in text, row["instruction"]
         if "0120~123~456" in text:
             assert "平日10:00~18:00" in text, row["instruction"]
 

@@ -23,6 +23,7 @@ from ollama_tune.cli import (
     modelfile_cmd,
     models_cmd,
     run_cmd,
+    template_cmd,
     train_cmd,
 )
 from ollama_tune.cli._common import err_console
@@ -60,6 +61,7 @@ for _module in (
     models_cmd,
     train_cmd,
     eval_cmd,
+    template_cmd,
     run_cmd,
 ):
     _module.register(app)

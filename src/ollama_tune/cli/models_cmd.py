@@ -115,6 +115,7 @@ def create_cmd(
     quantize: str | None = typer.Option(
         None, "--quantize", "-q", help="Quantize an F16/F32 FROM model, e.g. q4_K_M."
     ),
+    pull: bool = typer.Option(False, "--pull", help="Pull a FROM model name that is missing."),
     host: str | None = typer.Option(None, "--host", help=HOST_HELP),
 ) -> None:
     """Create a model in Ollama from a Modelfile (files are uploaded as blobs first)."""
@@ -132,8 +133,12 @@ def create_cmd(
             f"{path}:{first.line or '-'}: {first.message} ({len(errors)} error(s))",
             hint=f"Run `ollama-tune modelfile lint {path}` to see them all.",
         )
+    service = _service(host)
     with progress_bar() as progress:
-        result = _service(host).create(name, mf, path.parent, quantize=quantize, progress=progress)
+        base = mf.from_ or ""
+        if pull and mf.local_file(base, path.parent) is None and not service.exists(base):
+            service.pull(base, progress)
+        result = service.create(name, mf, path.parent, quantize=quantize, progress=progress)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(

@@ -8,19 +8,20 @@ grams of each set), so the work grows with the number of similar pairs, not rows
 from __future__ import annotations
 
 import math
-import unicodedata
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from ollama_tune.japanese import normalize_text
 
 NEAR_DUP_THRESHOLD = 0.8
+# Punctuation, symbols, spaces and controls (Unicode-aware); "_" counts as a word character.
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def canonical(text: str) -> str:
     """Normalised text with punctuation, symbols and spaces removed."""
-    t = normalize_text(text)
-    return "".join(c for c in t if unicodedata.category(c)[0] not in "PSZC")
+    return _NON_WORD.sub("", normalize_text(text))
 
 
 def grams(text: str, n: int = 3) -> frozenset[str]:
@@ -32,7 +33,8 @@ def grams(text: str, n: int = 3) -> frozenset[str]:
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a and not b:
         return 1.0
-    return len(a & b) / len(a | b)
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
 
 
 def similar_pairs(
@@ -42,19 +44,33 @@ def similar_pairs(
     sets = [grams(canonical(t)) for t in texts]
     df: Counter[str] = Counter(g for s in sets for g in s)
     index: dict[str, list[int]] = defaultdict(list)
+    prefix_len: list[int] = []
     pairs: list[tuple[int, int, float]] = []
     for j, s in enumerate(sets):
         ordered = sorted(s, key=lambda g: (df[g], g))
-        # Two sets with Jaccard >= t must share one of the first |s| - ceil(t*|s|) + 1 grams.
+        # Two sets with Jaccard >= t share a gram among the first |s| - ceil(t*|s|) + 1 of each
+        # (rarest first), so only those prefixes are indexed and probed.
         prefix = ordered[: len(ordered) - math.ceil(threshold * len(ordered)) + 1]
-        candidates = {i for g in prefix for i in index[g]}
-        for i in sorted(candidates):
-            sim = jaccard(sets[i], s)
-            if sim >= threshold:
-                pairs.append((i, j, sim))
+        prefix_len.append(len(prefix))
+        shared = Counter(i for g in prefix for i in index[g])
+        for i in sorted(shared):
+            if _may_reach(len(sets[i]), prefix_len[i], len(s), len(prefix), shared[i], threshold):
+                sim = jaccard(sets[i], s)
+                if sim >= threshold:
+                    pairs.append((i, j, sim))
         for g in prefix:
             index[g].append(j)
     return pairs
+
+
+def _may_reach(la: int, pa: int, lb: int, pb: int, shared: int, threshold: float) -> bool:
+    """Cheap bounds before the exact Jaccard: sizes must be close, and since prefixes hold the
+    rarest grams, a pair needing `need` common grams shares >= need - (grams outside a prefix)
+    of them inside both prefixes."""
+    if not threshold * lb <= la <= lb / threshold:
+        return False
+    need = math.ceil(threshold / (1 + threshold) * (la + lb) - 1e-9)
+    return shared >= need - max(la - pa, lb - pb)
 
 
 class UnionFind:

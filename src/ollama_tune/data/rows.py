@@ -18,45 +18,16 @@ SCHEMAS: tuple[str, ...] = ("seed", "messages", "prompt-completion")
 FIELDS: tuple[str, ...] = ("instruction", "input", "output", "system", "facts")
 
 # Column/key names people use, lower-cased; the canonical name always wins over an alias.
+_ALIAS_WORDS = {
+    "instruction": "instruction question prompt query q 質問 質問内容 問い合わせ 問い合わせ内容 "
+    "お問い合わせ お問い合わせ内容 問い 設問 指示",
+    "input": "input context 補足 補足情報 入力 文脈 詳細",
+    "output": "output answer completion response a 回答 回答内容 答え 返答 応答 出力",
+    "system": "system system_prompt システム システムプロンプト",
+    "facts": "facts 事実 ファクト",
+}
 ALIASES: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "instruction",
-            "question",
-            "prompt",
-            "query",
-            "q",
-            "質問",
-            "質問内容",
-            "問い合わせ",
-            "問い合わせ内容",
-            "お問い合わせ",
-            "お問い合わせ内容",
-            "問い",
-            "設問",
-            "指示",
-        ],
-        "instruction",
-    ),
-    **dict.fromkeys(["input", "context", "補足", "補足情報", "入力", "文脈", "詳細"], "input"),
-    **dict.fromkeys(
-        [
-            "output",
-            "answer",
-            "completion",
-            "response",
-            "a",
-            "回答",
-            "回答内容",
-            "答え",
-            "返答",
-            "応答",
-            "出力",
-        ],
-        "output",
-    ),
-    **dict.fromkeys(["system", "system_prompt", "システム", "システムプロンプト"], "system"),
-    **dict.fromkeys(["facts", "事実", "ファクト"], "facts"),
+    word: name for name, words in _ALIAS_WORDS.items() for word in words.split()
 }
 
 

@@ -20,6 +20,7 @@ from ollama_tune.errors import UsageError
 class SplitResult:
     train: list[Example]
     test: list[Example]
+    # How many groups of 2+ near-duplicate / same-question rows were kept on one side.
     groups: int = 0
 
 
@@ -64,4 +65,4 @@ def split_examples(
             test_idx.update(group)
     train = [ex for i, ex in enumerate(examples) if i not in test_idx]
     test = [ex for i, ex in enumerate(examples) if i in test_idx]
-    return SplitResult(train, test, len(groups))
+    return SplitResult(train, test, sum(1 for g in groups if len(g) > 1))

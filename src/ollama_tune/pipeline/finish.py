@@ -28,10 +28,10 @@ def create_commands(ctx: Context) -> list[str]:
     return cmds
 
 
-def _service(ctx: Context) -> Any:
+def _service(ctx: Context, timeout: float = 300.0) -> Any:
     from ollama_tune.ollama import OllamaService
 
-    return OllamaService(host=ctx.recipe.ollama.host)
+    return OllamaService(host=ctx.recipe.ollama.host, timeout=timeout)
 
 
 def _reachable(ctx: Context) -> bool:
@@ -39,7 +39,8 @@ def _reachable(ctx: Context) -> bool:
         return False
     if "ollama_up" not in ctx.live:
         try:
-            _service(ctx).version()
+            # A short timeout: a host that does not answer must not stall the pipeline.
+            _service(ctx, timeout=10.0).version()
             ctx.live["ollama_up"] = True
         except (ExternalServiceError, OSError):
             ctx.live["ollama_up"] = False
@@ -88,7 +89,9 @@ def model_refs(ctx: Context) -> dict[str, str]:
     custom_mf = ctx.outputs["customize"]["modelfile"]
     if is_embedded(r.base_model):
         # One runtime (llama.cpp) for all three, so latencies compare like for like.
-        refs = {"base": str(base_gguf(ctx)), "customized": custom_mf, "tuned": bundle}
+        # An HF base has no GGUF: it runs through transformers (runtime's HF-dir form).
+        base = base_gguf(ctx) or ctx.live["base_hf_dir"]
+        refs = {"base": str(base), "customized": custom_mf, "tuned": bundle}
     else:
         refs = {
             "base": f"ollama:{r.base_model}",

@@ -97,6 +97,7 @@ def base_gguf(ctx: Context) -> str | None:
     # Alias and .gguf bases keep their original file; an HF dir has no GGUF to point at.
     path = ref.source_path if ref.kind in ("alias", "gguf") else None
     ctx.live["base_gguf"] = str(path) if path else None
+    ctx.live["base_hf_dir"] = str(ref.hf_dir)
     return ctx.live["base_gguf"]  # type: ignore[no-any-return]
 
 

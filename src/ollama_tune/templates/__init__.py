@@ -36,6 +36,12 @@ from ollama_tune.templates.parity import (
     first_difference,
     load_template_file,
 )
+from ollama_tune.templates.source import (
+    ChatTemplateSource,
+    TemplateResult,
+    build_ollama_template,
+    load_chat_template,
+)
 
 __all__ = [
     "BATTERY",
@@ -43,9 +49,12 @@ __all__ = [
     "STOP_TOKENS",
     "TEMPLATE_FILE_HINT",
     "ChatTemplateRejected",
+    "ChatTemplateSource",
     "OllamaTemplate",
     "ParityCase",
     "ParityResult",
+    "TemplateResult",
+    "build_ollama_template",
     "check_parity",
     "check_template_file",
     "collate_messages",
@@ -53,6 +62,7 @@ __all__ = [
     "detect_family",
     "first_difference",
     "go_available",
+    "load_chat_template",
     "load_template_file",
     "render_go",
     "render_go_many",

@@ -89,7 +89,8 @@ def renderer_binary() -> Path:
         raise ExternalServiceError("the `go` toolchain was not found on PATH", hint=_GO_HINT)
     source = _GO_SOURCE.read_text(encoding="utf-8")
     root = cache_dir() / "go-render"
-    binary = root / f"render-{sha256_text(source)[:16]}"
+    suffix = ".exe" if os.name == "nt" else ""
+    binary = root / f"render-{sha256_text(source)[:16]}{suffix}"
     if binary.is_file():
         return binary
     build_dir = root / "src"

@@ -9,7 +9,7 @@ load the user's `--template FILE`) and run the parity check when Go is available
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,9 @@ def _from_hf_dir(folder: Path) -> ChatTemplateSource:
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise TemplateError(f"{config_path}: not readable JSON: {exc}", hint=_SOURCE_HINT) from None
+            raise TemplateError(
+                f"{config_path}: not readable JSON: {exc}", hint=_SOURCE_HINT
+            ) from None
     template = config.get("chat_template")
     if isinstance(template, list):  # named templates: the "default" one is what HF uses
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
@@ -117,6 +119,17 @@ def load_chat_template(source: str | Path) -> ChatTemplateSource:
     raise TemplateError(f"{path}: no such file or folder", hint=_SOURCE_HINT)
 
 
+def _with_family_stops(tmpl: OllamaTemplate, chat_template: str) -> OllamaTemplate:
+    """A TEMPLATE file without stop tokens borrows the detected family's, so generation ends."""
+    if tmpl.stop:
+        return tmpl
+    try:
+        stop = convert_chat_template(chat_template).stop
+    except TemplateError:
+        return replace(tmpl, notes=[*tmpl.notes, "no stop tokens: add PARAMETER stop lines"])
+    return replace(tmpl, stop=stop, notes=[*tmpl.notes, "stop tokens taken from the family"])
+
+
 def build_ollama_template(
     chat_template: str,
     *,
@@ -128,25 +141,26 @@ def build_ollama_template(
 ) -> TemplateResult:
     """Convert (or load `template_file`) and prove parity; raise TemplateError when it fails.
 
-    Without Go the parity check cannot run: `parity` is None, unless `require_parity` makes
-    that an error.
+    Without Go the parity check cannot run: `parity` is None. That is accepted only for chat
+    templates that exactly match a reference (their parity is proven by the test suite);
+    marker-detected templates, TEMPLATE files and `require_parity` fail closed.
     """
     if not go_available():
-        if require_parity:
+        tmpl = None
+        if template_file is None and not require_parity:
+            tmpl = convert_chat_template(chat_template, bos_token=bos_token, eos_token=eos_token)
+        if tmpl is None or tmpl.matched != "exact":
             raise TemplateError(
-                "the template parity check needs the Go toolchain, which is not installed",
+                "the Ollama TEMPLATE cannot be proven to match the chat template: the parity "
+                "check needs the Go toolchain, which is not installed",
                 hint="Install Go (apt-get install golang-go) and run again.",
             )
-        if template_file is not None:
-            from ollama_tune.templates.parity import load_template_file
-
-            return TemplateResult(load_template_file(template_file), None)
-        tmpl = convert_chat_template(chat_template, bos_token=bos_token, eos_token=eos_token)
         return TemplateResult(tmpl, None)
     if template_file is not None:
         tmpl, parity = check_template_file(
             template_file, chat_template, bos_token=bos_token, eos_token=eos_token, system=system
         )
+        tmpl = _with_family_stops(tmpl, chat_template)
     else:
         tmpl = convert_chat_template(chat_template, bos_token=bos_token, eos_token=eos_token)
         parity = check_parity(

@@ -45,6 +45,7 @@ def train_lora(
     """Train a LoRA adapter on `config.data`; see the module docstring for the outputs."""
     config.validate()
     started = time.monotonic()
+    _quiet_libraries()
     plan = plan_device(config)
     from ollama_tune.models import resolve_base_model
 
@@ -80,6 +81,16 @@ def train_lora(
         config, plan, ref, tokenizer, trainer, report, split, train_rows, test_rows,
         eval_loss=eval_loss, resumed_from=resume_from, started=started,
     )
+
+
+def _quiet_libraries() -> None:
+    """Progress goes through our callback; silence the libraries' own bars and chatter."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
 
 
 def plan_device(config: TrainConfig) -> Plan:

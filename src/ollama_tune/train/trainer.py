@@ -28,6 +28,7 @@ def build_trainer(
     """Return `(trainer, report_callback)` ready for `trainer.train()`."""
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
 
     from ollama_tune.train.callbacks import ReportCallback
@@ -47,6 +48,9 @@ def build_trainer(
         peft_config=None if plan.unsloth else lora_config(config),
         callbacks=callbacks,
     )
+    # Library code never prints: our callback reports instead of the console printers.
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
     return trainer, report
 
 
