@@ -78,91 +78,118 @@ def _strip(s: str) -> str:
     return s.strip(" \t\r\n")
 
 
-def _err(line: int, message: str, hint: str | None, path: str | None) -> ModelfileError:
-    where = f"{path}:{line}" if path else f"line {line}"
-    return ModelfileError(f"{where}: {message}", hint=hint)
+_KEYWORDS_HINT = "Keywords: " + ", ".join(c.upper() for c in COMMANDS) + "."
+
+
+class _Parser:
+    """Port of Ollama's ParseFile state machine (one method per state), with line numbers."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.commands: list[_Command] = []
+        self.state, self.buf, self.line, self.start = _NIL, "", 1, 1
+        self.name, self.role = "", None
+
+    def error(self, line: int, message: str, hint: str | None) -> ModelfileError:
+        where = f"{self.path}:{line}" if self.path else f"line {line}"
+        return ModelfileError(f"{where}: {message}", hint=hint)
+
+    def run(self, text: str) -> list[_Command]:
+        text = text.removeprefix("\ufeff")
+        handlers = {
+            _NIL: self._nil,
+            _COMMENT: self._comment,
+            _NAME: self._name,
+            _PARAM: self._param,
+            _MESSAGE: self._message,
+            _VALUE: self._value,
+        }
+        for i, ch in enumerate(text):
+            handlers[self.state](ch)
+            # CRLF is one line break; a lone CR counts as one too (Ollama counts both).
+            if ch == "\n" or (ch == "\r" and text[i + 1 : i + 2] != "\n"):
+                self.line += 1
+        self._finish()
+        return self.commands
+
+    def _nil(self, ch: str) -> None:
+        if ch == "#":
+            self.state = _COMMENT
+        elif ch not in " \t\r\n":
+            # Ollama enters the name state even on a non-printable rune, but drops the rune.
+            self.state, self.start, self.buf = _NAME, self.line, ch if ch.isprintable() else ""
+
+    def _comment(self, ch: str) -> None:
+        if ch in "\r\n":
+            self.state = _NIL
+
+    def _name(self, ch: str) -> None:
+        if ch in " \t":
+            keyword = self.buf.lower()
+            if keyword not in COMMANDS:
+                raise self.error(self.line, f"unknown command {self.buf!r}", _KEYWORDS_HINT)
+            self.name, self.buf = keyword, ""
+            self.state = {"parameter": _PARAM, "message": _MESSAGE}.get(keyword, _VALUE)
+        elif ch.isascii() and ch.isalpha():
+            self.buf += ch
+        elif ch in "\r\n":
+            raise self.error(self.line, f"{self.buf.upper()} has no value", _KEYWORDS_HINT)
+        else:
+            raise self.error(
+                self.line, f"unexpected {ch!r} in command {self.buf!r}", _KEYWORDS_HINT
+            )
+
+    def _param(self, ch: str) -> None:
+        if ch.isascii() and (ch.isalnum() or ch == "_"):
+            self.buf += ch
+        elif ch in " \t" and self.buf:
+            self.name, self.state, self.buf = self.buf, _VALUE, ""
+        else:
+            what = f"PARAMETER {self.buf!r} has no value" if ch in "\r\n" else "bad PARAMETER name"
+            hint = "Write `PARAMETER name value`, e.g. `PARAMETER temperature 0.7`."
+            raise self.error(self.line, what, hint)
+
+    def _message(self, ch: str) -> None:
+        if ch.isascii() and ch.isalpha():
+            self.buf += ch
+        elif ch in " \t" and self.buf in MESSAGE_ROLES:
+            self.role, self.state, self.buf = self.buf, _VALUE, ""
+        else:
+            raise self.error(
+                self.line,
+                f"MESSAGE role {self.buf!r} is not one of {', '.join(MESSAGE_ROLES)}",
+                "Write `MESSAGE user text` or `MESSAGE assistant text` (lower-case role).",
+            )
+
+    def _value(self, ch: str) -> None:
+        if ch in "\r\n":  # a newline ends the value once its quotes are closed
+            value, ok = _unquote(_strip(self.buf))
+            if not ok:
+                self.buf += ch
+                return
+            self.commands.append(_Command(self.name, value, self.start, self.role))
+            self.state, self.buf, self.role = _NIL, "", None
+        elif ch in " \t" or ch.isprintable():
+            self.buf += ch  # other non-printable runes are dropped, as Ollama does
+
+    def _finish(self) -> None:
+        if self.state == _VALUE:
+            value, ok = _unquote(_strip(self.buf))
+            if not ok:
+                raise self.error(
+                    self.start,
+                    "quoted value is never closed",
+                    'Close it with the same quotes it opened with (" or """).',
+                )
+            self.commands.append(_Command(self.name, value, self.start, self.role))
+        elif self.state in (_NAME, _PARAM, _MESSAGE):
+            raise self.error(
+                self.start, f"incomplete command {self.buf!r} at end of file", _KEYWORDS_HINT
+            )
 
 
 def _parse_commands(text: str, path: str | None = None) -> list[_Command]:
-    """Port of Ollama's ParseFile state machine, with line numbers in every error."""
-    text = text.removeprefix("\ufeff")
-    commands: list[_Command] = []
-    state, buf, line, start = _NIL, "", 1, 1
-    name, role = "", None
-    kw_hint = "Keywords: " + ", ".join(c.upper() for c in COMMANDS) + "."
-    for i, ch in enumerate(text):
-        newline = ch == "\n" or (ch == "\r" and text[i + 1 : i + 2] != "\n")
-        is_nl, is_sp = ch in "\r\n", ch in " \t"
-        if state == _NIL:
-            if ch == "#":
-                state = _COMMENT
-            elif not (is_sp or is_nl):
-                state, start, buf = _NAME, line, ch if ch.isprintable() else ""
-        elif state == _COMMENT:
-            if is_nl:
-                state = _NIL
-        elif state == _NAME:
-            if is_sp:
-                kw = buf.lower()
-                if kw not in COMMANDS:
-                    raise _err(line, f"unknown command {buf!r}", kw_hint, path)
-                name = "from" if kw == "from" else kw
-                state = {"parameter": _PARAM, "message": _MESSAGE}.get(kw, _VALUE)
-                buf = ""
-            elif ch.isascii() and ch.isalpha():
-                buf += ch
-            elif is_nl:
-                raise _err(line, f"{buf.upper()} has no value", kw_hint, path)
-            else:
-                raise _err(line, f"unexpected {ch!r} in command {buf!r}", kw_hint, path)
-        elif state == _PARAM:
-            if ch.isascii() and (ch.isalnum() or ch == "_"):
-                buf += ch
-            elif is_sp and buf:
-                name, state, buf = buf, _VALUE, ""
-            else:
-                raise _err(
-                    line,
-                    f"PARAMETER {buf!r} has no value" if is_nl else "bad PARAMETER name",
-                    "Write `PARAMETER name value`, e.g. `PARAMETER temperature 0.7`.",
-                    path,
-                )
-        elif state == _MESSAGE:
-            if ch.isascii() and ch.isalpha():
-                buf += ch
-            elif is_sp and buf in MESSAGE_ROLES:
-                role, state, buf = buf, _VALUE, ""
-            else:
-                raise _err(
-                    line,
-                    f"MESSAGE role {buf!r} is not one of {', '.join(MESSAGE_ROLES)}",
-                    "Write `MESSAGE user text` or `MESSAGE assistant text` (lower-case role).",
-                    path,
-                )
-        elif is_nl:  # _VALUE: a newline ends the value once its quotes are closed
-            value, ok = _unquote(_strip(buf))
-            if ok:
-                commands.append(_Command(name, value, start, role))
-                state, buf, role = _NIL, "", None
-            else:
-                buf += ch
-        elif is_sp or ch.isprintable():
-            buf += ch
-        if newline:
-            line += 1
-    if state == _VALUE:
-        value, ok = _unquote(_strip(buf))
-        if not ok:
-            raise _err(
-                start,
-                "quoted value is never closed",
-                'Close it with the same quotes it opened with (" or """).',
-                path,
-            )
-        commands.append(_Command(name, value, start, role))
-    elif state in (_NAME, _PARAM, _MESSAGE):
-        raise _err(start, f"incomplete command {buf!r} at end of file", kw_hint, path)
-    return commands
+    return _Parser(path).run(text)
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,9 @@ def _from_hf_repo(repo_id: str) -> BaseModelRef:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
-        raise ModelError("huggingface_hub is not installed.", hint="pip install 'ollama-tune[train]'") from None
+        raise ModelError(
+            "huggingface_hub is not installed.", hint="pip install 'ollama-tune[train]'"
+        ) from None
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     try:

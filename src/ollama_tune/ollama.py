@@ -169,13 +169,16 @@ class OllamaService:
         return self._call("show", lambda: self.client.show(name), idempotent=True, model=name)
 
     def exists(self, name: str) -> bool:
-        try:
-            self._call("show", lambda: self.client.show(name), idempotent=True)
-        except OllamaError as exc:
-            if "HTTP 404" in exc.message:
-                return False
-            raise
-        return True
+        def probe() -> bool:
+            try:
+                self.client.show(name)
+            except _ollama_client.ResponseError as exc:
+                if exc.status_code == 404:
+                    return False
+                raise
+            return True
+
+        return self._call("show", probe, idempotent=True)
 
     def list(self) -> list[ModelInfo]:
         resp = self._call("list", self.client.list, idempotent=True)

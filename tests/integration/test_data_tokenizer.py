@@ -60,3 +60,16 @@ def test_check_and_stats_with_tokenizer(
         main(["data", "stats", str(path), "--tokenizer", str(smol_tokenizer_dir), "--json"])
     stats = json.loads(capsys.readouterr().out)
     assert stats["tokens_estimated"] is False and stats["tokens"]["max"] > 150
+
+
+def test_folder_without_a_tokenizer_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS), "utf-8")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit) as info:
+        main(["data", "check", str(path), "--tokenizer", str(empty)])
+    assert info.value.code == 1
+    assert "cannot load a tokenizer" in capsys.readouterr().err

@@ -17,7 +17,11 @@ from ollama_tune.report import write_report
 pytestmark = pytest.mark.integration
 
 ROWS = [
-    ("返品はできますか？", "商品到着後30日以内なら返品できます。\n1. マイページ\n2. 返品申請", [["30日"]]),
+    (
+        "返品はできますか？",
+        "商品到着後30日以内なら返品できます。\n1. マイページ\n2. 返品申請",
+        [["30日"]],
+    ),
     ("送料は？", "5,000円以上のご注文は送料無料です。", [["5000円"], ["送料無料"]]),
 ]
 
@@ -84,4 +88,6 @@ def test_report_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     white = sum(n for n, rgb in colours if rgb == (255, 255, 255))
     assert white < 0.9 * img.size[0] * img.size[1]
     # The bar chart's default matplotlib blue (#1f77b4) is on the page, i.e. the PNG decoded.
-    assert any(abs(r - 0x1F) < 8 and abs(g - 0x77) < 8 and abs(b - 0xB4) < 8 for _, (r, g, b) in colours)
+    assert any(
+        abs(r - 0x1F) < 8 and abs(g - 0x77) < 8 and abs(b - 0xB4) < 8 for _, (r, g, b) in colours
+    )

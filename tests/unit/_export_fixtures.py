@@ -39,7 +39,7 @@ def make_run_dir(base_dir: Path, run_dir: Path, *, seed: int = 1, scale: float =
         "eos_token": tok.eos_token,
         "bos_token": tok.bos_token,
         "stop_tokens": [tok.eos_token],
-        "config": {"max_seq_length": 256, "lora_r": 4},
+        "config": {"max_seq_len": 256, "lora_r": 4},
         "data": {},
         "versions": {},
         "metrics": {},

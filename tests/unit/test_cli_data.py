@@ -162,3 +162,37 @@ def test_stats_table_histogram_and_json(tmp_path: Path, capsys: pytest.CaptureFi
     stats = json.loads(out)
     assert stats["rows"] == 13 and stats["languages"] == {"ja": 13}
     assert stats["duplicate_groups"] == [[f"{path}:1", f"{path}:13"]]
+
+
+def test_check_utf16_tsv_and_explicit_encoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = "".join(f"{r['instruction']}\t{r['output']}\n" for r in seed_rows(12))
+    utf16 = tmp_path / "excel.txt"
+    utf16.write_bytes(("質問\t回答\n" + rows).encode("utf-16"))  # Excel "Unicode text"
+    code, out, _ = run(["data", "check", str(utf16), "--json"], capsys)
+    assert code == 0 and json.loads(out)["usable_rows"] == 12
+    assert json.loads(out)["encodings"] == {str(utf16): "utf-16"}
+    sjis = tmp_path / "sjis.tsv"
+    sjis.write_bytes(("質問\t回答\n" + rows).encode("shift_jis"))
+    code, out, _ = run(["data", "check", str(sjis), "--encoding", "shift_jis", "--json"], capsys)
+    assert code == 0 and json.loads(out)["encodings"] == {str(sjis): "shift_jis"}
+    code, out, _ = run(["data", "check", str(sjis), "--encoding", "utf-8", "--json"], capsys)
+    assert code == 1
+    assert {i["code"] for i in json.loads(out)["issues"]} >= {"undecodable-bytes", "too-few-rows"}
+
+
+def test_user_text_with_rich_markup_is_printed_verbatim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [*seed_rows(12), {"instruction": "a", "output": "b", "[/bold]": 1, "[red]x": 2}]
+    path = write_jsonl(tmp_path / "[weird].jsonl", rows)
+    code, out, _ = run(["data", "check", str(path)], capsys)
+    assert code == 0
+    assert "'[/bold]'" in out and "'[red]x'" in out and "[weird].jsonl" in out
+
+
+def test_bad_tokenizer_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", seed_rows(12))
+    code, _, err = run(["data", "check", str(path), "--tokenizer", str(tmp_path / "no")], capsys)
+    assert code == 2 and "is not a folder" in err

@@ -179,3 +179,52 @@ def test_example_customer_support_loads_clean() -> None:
 def test_seed_rows_helper_is_clean(tmp_path: Path) -> None:
     result = load_examples(write_jsonl(tmp_path / "s.jsonl", seed_rows(12)))
     assert result.issues == [] and len(result.examples) == 12
+
+
+def test_pretty_printed_objects_in_jsonl_keep_their_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "pretty.json"
+    obj = {"instruction": "送料は？", "output": "550円です。"}
+    path.write_text(
+        json.dumps(obj, ensure_ascii=False, indent=2) + "\n{broken\n" + json.dumps(obj) + "\n",
+        encoding="utf-8",
+    )
+    result = load_examples(path)
+    assert [e.source.line for e in result.examples] == [1, 6]
+    assert [(i.code, i.source.line) for i in result.issues] == [("invalid-json", 5)]
+
+
+def test_format_override(tmp_path: Path) -> None:
+    path = tmp_path / "data.txt"
+    path.write_text("q\ta\n送料は？\t550円です。\n", encoding="utf-8")
+    assert load_examples(path, format="tsv").examples[0].answer == "550円です。"
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"messages": [{"role": "user", "content": "a"}]}\n', encoding="utf-8")
+    forced = load_examples(chat, format="seed")
+    assert {i.code for i in forced.errors} == {"missing-field"}
+    with pytest.raises(UsageError, match="unknown format"):
+        load_examples(chat, format="xml")
+
+
+@pytest.mark.parametrize(
+    ("codec", "detected"),
+    [("cp932", "cp932"), ("euc_jp", None), ("iso2022_jp", "iso2022_jp"), ("utf-8", "utf-8")],
+)
+def test_japanese_encodings_are_detected(tmp_path: Path, codec: str, detected: str | None) -> None:
+    text = (
+        "質問,回答\n送料はいくらですか？,全国一律550円です。\n"
+        "返品できますか,30日以内なら承ります。\n"
+    )
+    path = tmp_path / "faq.csv"
+    path.write_bytes(text.encode(codec))
+    result = load_examples(path)
+    assert [e.answer for e in result.examples] == ["全国一律550円です。", "30日以内なら承ります。"]
+    if detected:
+        assert result.encodings[str(path)] == detected
+
+
+def test_western_cp1252_csv(tmp_path: Path) -> None:
+    path = tmp_path / "faq.csv"
+    path.write_bytes("question,answer\nCafé hours?,We’re open 9–5.\n".encode("cp1252"))
+    result = load_examples(path)
+    assert result.encodings[str(path)] == "cp1252"
+    assert result.examples[0].answer == "We’re open 9–5."

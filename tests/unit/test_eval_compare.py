@@ -207,7 +207,8 @@ def test_training_run_is_found_from_a_bundle(tmp_path: Path) -> None:
     "reply",
     [
         '{"correctness": 4, "politeness": 5, "naturalness": 3, "reasons": "ok"}',
-        'Sure!\n```json\n{"correctness": 4, "politeness": 5, "naturalness": 3, "reasons": "ok"}\n```',
+        'Sure!\n```json\n{"correctness": 4, "politeness": 5, "naturalness": 3, "reasons": "ok"}'
+        "\n```",
         'Here: {"correctness": "4", "politeness": 5.2, "naturalness": 3, "reasons": "ok"} done',
         "correctness: 4\npoliteness: 5\nnaturalness = 3\nok",
     ],

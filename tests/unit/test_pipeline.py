@@ -104,3 +104,55 @@ def test_stage_events_reach_the_caller(tmp_path: Path) -> None:
     settings = {"rows": 3, "lr": 0.1}
     run_stages(_stages([], settings), _ctx(tmp_path), on_event=lambda k, r: events.append(k))
     assert events == ["start:prep:prepare", "done", "start:train:train", "done"]
+
+
+def test_cli_run_prints_stages_report_and_create_commands(tmp_path: Path, monkeypatch) -> None:
+    """`ollama-tune run` end to end through the CLI, with light stages standing in for the
+    heavy ones (the quickstart integration test runs the real stages)."""
+    from typer.testing import CliRunner
+
+    import ollama_tune.pipeline.stages as stages_mod
+    from ollama_tune.cli import app
+
+    (tmp_path / "train.jsonl").write_text('{"instruction": "q", "output": "a"}\n')
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "name: shop\ndata:\n  train: train.jsonl\neval:\n  gates: ['fact_recall>=0.5']\n"
+    )
+
+    def fake(name: str, outputs: dict[str, Any]) -> Stage:
+        return Stage(name, name, lambda ctx: {}, lambda ctx: dict(outputs))
+
+    report = tmp_path / "report.md"
+    report.write_text("# report\n")
+    recall = {"value": 0.8}
+
+    def evaluate(ctx: Context) -> dict[str, Any]:
+        passed = recall["value"] >= 0.5
+        return {
+            "report_md": str(report),
+            "gates_passed": passed,
+            "summary": {"tuned": {"fact_recall": recall["value"]}},
+            "paths": [str(report)],
+        }
+
+    monkeypatch.setattr(
+        stages_mod,
+        "build_stages",
+        lambda: [
+            fake("customize", {"modelfile": str(tmp_path / "Modelfile")}),
+            fake("export", {"bundle": str(tmp_path / "bundle")}),
+            Stage("eval", "eval + report", lambda ctx: dict(recall), evaluate),
+        ],
+    )
+    res = CliRunner().invoke(app, ["run", str(recipe), "--workdir", str(tmp_path / "w")])
+    assert res.exit_code == 0, res.output
+    out = res.output.replace("\n", "")
+    assert f"Report: {report}" in out
+    assert f"ollama create shop-tuned -f {tmp_path / 'bundle' / 'Modelfile'}" in out
+    assert "fact_recall" in out and "0.8" in out
+    again = CliRunner().invoke(app, ["run", str(recipe), "--workdir", str(tmp_path / "w")])
+    assert again.exit_code == 0 and "skipped (inputs unchanged)" in again.output
+    recall["value"] = 0.2  # a failing gate is exit 1
+    failed = CliRunner().invoke(app, ["run", str(recipe), "--workdir", str(tmp_path / "w")])
+    assert failed.exit_code == 1, failed.output

@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from test_eval_compare import ScriptedModel  # the shared in-test model
 
 from ollama_tune.data.model import Example, Message, SourceRef
 from ollama_tune.evaluate import EvalConfig, EvalResult, compare_models
 from ollama_tune.report import write_report
-
-from test_eval_compare import ScriptedModel  # the shared in-test model
 
 EVIL = '<script>alert("x")</script> & | pipe'
 ROWS = [

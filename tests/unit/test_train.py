@@ -43,7 +43,7 @@ def tiny_config(data: Path, base: Path, out: Path, **kw: object) -> TrainConfig:
         "max_steps": 6,
         "save_steps": 2,
         "batch_size": 2,
-        "max_seq_len": 64,
+        "max_seq_len": 80,
         # A hidden-16 random model moves slowly; a large step keeps the test to a dozen steps.
         "learning_rate": 0.1,
         "lora_alpha": 64,
@@ -141,21 +141,19 @@ def test_resume_after_interrupt_matches_an_uninterrupted_run(
 ) -> None:
     from safetensors.torch import load_file
 
-    full = train_lora(tiny_config(qa_file, tiny_model_dir, tmp_path / "full", max_steps=8))
+    full = train_lora(tiny_config(qa_file, tiny_model_dir, tmp_path / "full"))
 
-    def kill_at_step_5(desc: str, done: float, total: float | None) -> None:
-        if done >= 5:  # a Ctrl-C after checkpoint-3 was written, mid-way to the next one
+    def kill_at_step_3(desc: str, done: float, total: float | None) -> None:
+        if done >= 3:  # a Ctrl-C after checkpoint-2 was written, mid-way to the next one
             raise KeyboardInterrupt
 
-    cut = tiny_config(qa_file, tiny_model_dir, tmp_path / "cut", max_steps=8)
+    cut = tiny_config(qa_file, tiny_model_dir, tmp_path / "cut")
     with pytest.raises(KeyboardInterrupt):
-        train_lora(cut, progress=kill_at_step_5)
+        train_lora(cut, progress=kill_at_step_3)
     assert not (tmp_path / "cut" / "adapter").exists()
-    resumed = train_lora(
-        tiny_config(qa_file, tiny_model_dir, tmp_path / "cut", max_steps=8, resume=True)
-    )
+    resumed = train_lora(tiny_config(qa_file, tiny_model_dir, tmp_path / "cut", resume=True))
 
-    assert resumed.resumed_from is not None and resumed.resumed_from.endswith("checkpoint-3")
+    assert resumed.resumed_from is not None and resumed.resumed_from.endswith("checkpoint-2")
     a = load_file(str(full.adapter_dir / "adapter_model.safetensors"))
     b = load_file(str(resumed.adapter_dir / "adapter_model.safetensors"))
     assert a.keys() == b.keys()

@@ -29,6 +29,17 @@ from ollama_tune.cli import (
 from ollama_tune.cli._common import err_console
 from ollama_tune.errors import OllamaTuneError
 
+try:  # typer >= 0.29 vendors its own click: its parse errors are not `click` exceptions.
+    from typer._click import exceptions as _typer_click
+
+    _CLICK_ERRORS: tuple[type[Exception], ...] = (
+        click.ClickException,
+        _typer_click.ClickException,
+    )
+except ImportError:  # older typer uses click itself
+    _CLICK_ERRORS = (click.ClickException,)
+_ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+
 app = typer.Typer(
     name="ollama-tune",
     help="Turn your own question→answer data into a custom Ollama model, and prove it got better.",
@@ -72,15 +83,15 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("OLLAMA_TUNE_DEBUG", "") not in ("", "0")
     try:
         rv = app(args=argv, prog_name="ollama-tune", standalone_mode=False)
-    except click.exceptions.Abort:
+    except _ABORTS:
         err_console.print("[red]Aborted.[/red]")
         sys.exit(130)
     except KeyboardInterrupt:
         err_console.print("[red]Interrupted.[/red] Re-run the same command to resume.")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except _CLICK_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except OllamaTuneError as exc:
         if debug:
             raise

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
@@ -99,7 +101,8 @@ def _issue_table(issues: list[Issue], title: str) -> Table:
     table.add_column("how to fix", style="dim")
     for i in issues:
         sev = "[red]error[/red]" if i.severity == "error" else "[yellow]warning[/yellow]"
-        table.add_row(str(i.source), sev, i.code, i.message, i.hint)
+        # Text(), not markup: messages quote the user's data, which may contain [brackets].
+        table.add_row(Text(str(i.source)), sev, i.code, Text(i.message), Text(i.hint))
     return table
 
 
@@ -137,7 +140,7 @@ def check(
     console.print(
         f"[{colour}]{len(result.errors)} error(s), {len(result.warnings)} warning(s)[/{colour}] — "
         f"{result.load.rows_read} rows read, {len(result.load.examples)} usable "
-        f"({', '.join(f'{k}: {v}' for k, v in result.load.formats.items())})",
+        f"({escape(', '.join(f'{k}: {v}' for k, v in result.load.formats.items()))})",
         highlight=False,
     )
     return 0 if result.ok else 1
@@ -154,7 +157,10 @@ def convert(
     mapping: str | None = MAP,
     as_json: bool = JSON,
 ) -> int:
-    """Convert any input format to seed or messages JSONL; bad rows go to OUT.rejected.jsonl."""
+    """Convert any input format to seed or messages JSONL; bad rows go to OUT.rejected.jsonl.
+
+    Exits 1 when some rows were rejected (read = written + rejected).
+    """
     from ollama_tune.data.convert import ConvertConfig, convert_data
 
     if len(src) < 2:
@@ -176,6 +182,7 @@ def convert(
             f"rejected {result.rejected}"
             + (f" → {result.rejected_path}" if result.rejected_path else ""),
             highlight=False,
+            markup=False,
         )
     return 0 if result.rejected == 0 else 1
 
@@ -217,6 +224,7 @@ def split(
             f"train {len(result.train)} → {out / 'train.jsonl'}, test {len(result.test)} → "
             f"{out / 'test.jsonl'} ({result.groups} groups of near-duplicates kept together)",
             highlight=False,
+            markup=False,
         )
     return 0
 
@@ -266,7 +274,7 @@ def _render_stats(result: StatsResult, rejected: int) -> None:
             f"{lo:>6}–{hi:<6} [green]{'█' * round(30 * n / peak)}[/green] {n}", highlight=False
         )
     for group in result.duplicate_groups:
-        console.print(f"[yellow]duplicates:[/yellow] {', '.join(group)}", highlight=False)
+        console.print(f"[yellow]duplicates:[/yellow] {escape(', '.join(group))}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

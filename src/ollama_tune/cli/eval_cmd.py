@@ -87,7 +87,11 @@ def eval_command(
         from ollama_tune.report import write_report
 
         written = write_report(result, report)
-        console.print(f"Report: {written.html}  {written.markdown}  {written.json}")
+        console.print(
+            f"Report: {written.html}  {written.markdown}  {written.json}",
+            markup=False,
+            highlight=False,
+        )
     if result.gates:
         render_gates(result)
     failed = [g for g in result.gates if not g.passed]

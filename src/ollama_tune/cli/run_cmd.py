@@ -96,8 +96,12 @@ def run(
             raise typer.Exit(1)
         console.print(f"[green]✓ {recipe}: no problems found[/green]")
         return
+    import warnings
+
     from ollama_tune.pipeline import run_recipe
 
+    # Library deprecation notices (transformers, trl) are not actionable for users of `run`.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     loaded = load_recipe(recipe, overrides)
     err_console.print(f"Running {recipe} in {loaded.workdir}")
     with progress_bar() as progress:

@@ -17,7 +17,7 @@ from ollama_tune.errors import UsageError
 
 
 def _auto_bool(value: str, flag: str) -> bool | str:
-    mapping = {"auto": "auto", "on": True, "true": True, "off": False, "false": False}
+    mapping: dict[str, bool | str] = {"auto": "auto", "on": True, "true": True, "off": False, "false": False}
     if value.lower() not in mapping:
         raise UsageError(f"{flag}: expected auto, on or off; got {value!r}.", hint=f"{flag} auto")
     return mapping[value.lower()]
@@ -25,19 +25,27 @@ def _auto_bool(value: str, flag: str) -> bool | str:
 
 def _train_command(
     data: list[Path] = typer.Option(..., "--data", help="Training rows (JSONL/CSV); repeatable."),
-    test_data: Path | None = typer.Option(None, "--test-data", help="Held-out rows (else a split)."),
-    test_ratio: float = typer.Option(0.15, "--test-ratio", help="Share held out when no --test-data."),
+    test_data: Path | None = typer.Option(
+        None, "--test-data", help="Held-out rows (else a split)."
+    ),
+    test_ratio: float = typer.Option(
+        0.15, "--test-ratio", help="Share held out when no --test-data."
+    ),
     base_model: str = typer.Option(
         "smollm2-135m", "--base-model", help="Alias, .gguf, HF dir/repo id or Ollama name."
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Run directory (runs/train-…)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Run directory (runs/train-…)."
+    ),
     lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank."),
     lora_alpha: int = typer.Option(16, "--lora-alpha", help="LoRA alpha (scale = alpha / r)."),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout", help="Dropout on LoRA inputs."),
     target_modules: str = typer.Option(
         "all-linear", "--target-modules", help="'all-linear' or comma-separated module names."
     ),
-    learning_rate: float = typer.Option(2e-4, "--learning-rate", "--lr", help="Peak learning rate."),
+    learning_rate: float = typer.Option(
+        2e-4, "--learning-rate", "--lr", help="Peak learning rate."
+    ),
     epochs: float = typer.Option(1.0, "--epochs", help="Passes over the training rows."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
     batch_size: int = typer.Option(4, "--batch-size", help="Packed sequences per step and device."),

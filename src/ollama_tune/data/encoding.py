@@ -25,6 +25,9 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 # Encodings charset-normalizer may name for Japanese text; CP932 is a superset of Shift_JIS.
 _JAPANESE = {"shift_jis", "cp932", "euc_jp", "iso2022_jp", "shift_jis_2004", "shift_jisx0213"}
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u00ff]")
+# ISO-2022-JP (old Japanese e-mail) is 7-bit, so it would pass as UTF-8: spot its escapes.
+_ISO2022_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ def _guess(data: bytes) -> str | None:
     cp932 = _strict(data, "cp932")
     if cp932 is not None and japanese_ratio(cp932) >= 0.3:
         return "cp932"
+    # Western Excel exports are CP1252; on short inputs charset-normalizer may name an exotic
+    # code page instead, so take CP1252 when it yields nothing but Latin letters.
+    cp1252 = _strict(data, "cp1252")
+    if cp1252 is not None and all(_LATIN.match(c) for c in cp1252 if c.isalpha()):
+        return "cp1252"
     best = from_bytes(data).best()
     if best is None:
         return None
@@ -90,6 +98,10 @@ def decode_bytes(data: bytes, encoding: str | None = None) -> Decoded:
         if data.startswith(bom):
             text = _strict(data, name)
             return Decoded(text, name) if text is not None else _lossy(data, name)
+    if any(esc in data for esc in _ISO2022_ESCAPES):
+        text = _strict(data, "iso2022_jp")
+        if text is not None:
+            return Decoded(text, "iso2022_jp")
     text = _strict(data, "utf-8")
     if text is not None:
         return Decoded(text, "utf-8")

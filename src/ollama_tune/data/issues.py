@@ -7,12 +7,27 @@ can account for every row it read.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ollama_tune.data.model import Example, SourceRef
 
 Severity = Literal["error", "warning"]
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    # \udc80-\udcff are raw bytes kept by `surrogateescape`; others come from JSON \u escapes.
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """Text safe to print or write as UTF-8: undecodable bytes shown as \\xNN escapes."""
+    return _SURROGATE.sub(_escape, text)
 
 
 @dataclass(frozen=True)
@@ -24,6 +39,11 @@ class Issue:
     code: str
     message: str
     hint: str = ""
+
+    def __post_init__(self) -> None:
+        # Messages quote keys/values from files that may hold undecodable bytes.
+        object.__setattr__(self, "message", printable(self.message))
+        object.__setattr__(self, "hint", printable(self.hint))
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -48,6 +68,10 @@ class Rejected:
     source: SourceRef
     reason: str
     raw: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", printable(self.reason))
+        object.__setattr__(self, "raw", printable(self.raw))
 
     def to_dict(self) -> dict[str, object]:
         return {"source": str(self.source), "reason": self.reason, "raw": self.raw}

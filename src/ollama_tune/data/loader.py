@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import cast
 
 from ollama_tune.data.encoding import check_encoding_name, decode_bytes, has_undecodable
-from ollama_tune.data.issues import Issue, LoadResult, Rejected
+from ollama_tune.data.issues import Issue, LoadResult, Rejected, printable
 from ollama_tune.data.model import Example, SourceRef
 from ollama_tune.data.records import (
     CONTAINERS,
@@ -61,11 +61,6 @@ def check_format_name(fmt: str | None) -> str | None:
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     return fmt
-
-
-def printable(raw: str) -> str:
-    """Raw text safe to write as UTF-8: undecodable bytes shown as \\xNN escapes."""
-    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _read_bytes(paths: Sequence[Path]) -> list[bytes]:
@@ -172,8 +167,9 @@ def _header_unusable(
     hint = f"name the columns with --map {pairs} (or rename them question/answer, 質問/回答)"
     result.issues.append(Issue("error", SourceRef(name, 1), "missing-column", message, hint))
     for rec in records:
-        reason = f"missing-column: {message}"
-        result.rejected.append(Rejected(SourceRef(name, rec.line), reason, printable(rec.raw)))
+        if not _rejected_undecodable(name, rec, result):
+            reason = f"missing-column: {message}"
+            result.rejected.append(Rejected(SourceRef(name, rec.line), reason, printable(rec.raw)))
     return True
 
 
@@ -182,6 +178,21 @@ def _reject(
 ) -> None:
     result.issues.append(Issue("error", source, code, message, hint))
     result.rejected.append(Rejected(source, f"{code}: {message}", printable(rec.raw)))
+
+
+def _rejected_undecodable(name: str, rec: RawRecord, result: LoadResult) -> bool:
+    if not has_undecodable(rec.raw):
+        return False
+    _reject(
+        result,
+        SourceRef(name, rec.line),
+        rec,
+        "undecodable-bytes",
+        f"bytes that are not valid text in {result.encodings[name]}",
+        "re-save the file as UTF-8, or pass --encoding "
+        "(e.g. --encoding cp932 for Excel files from Japanese Windows)",
+    )
+    return True
 
 
 def _load_record(
@@ -194,16 +205,7 @@ def _load_record(
     auto: bool,
 ) -> None:
     source = SourceRef(name, rec.line)
-    if has_undecodable(rec.raw):
-        _reject(
-            result,
-            source,
-            rec,
-            "undecodable-bytes",
-            f"bytes that are not valid text in {result.encodings[name]}",
-            "re-save the file as UTF-8, or pass --encoding "
-            "(e.g. --encoding cp932 for Excel files from Japanese Windows)",
-        )
+    if _rejected_undecodable(name, rec, result):
         return
     if rec.error is not None:
         code, message = rec.error

@@ -18,6 +18,7 @@ from typing import Any, Literal
 Container = Literal["jsonl", "json", "csv", "tsv"]
 CONTAINERS: tuple[str, ...] = ("jsonl", "json", "csv", "tsv")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_MAX_OBJECT_LINES = 500
 
 
 @dataclass
@@ -54,18 +55,42 @@ def split_lines(text: str) -> list[str]:
 
 
 def iter_jsonl(text: str) -> Iterator[RawRecord]:
-    for n, line in enumerate(split_lines(text), start=1):
+    """One object per line; an object pretty-printed over several lines is accepted too."""
+    lines = split_lines(text)
+    n = 0
+    while n < len(lines):
+        line = lines[n]
+        n += 1
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            yield RawRecord(n, line, json.loads(line))
+            continue
         except json.JSONDecodeError as exc:
-            yield RawRecord(n, line, error=("invalid-json", f"invalid JSON: {exc.msg}"))
-            continue
+            error = f"invalid JSON: {exc.msg}"
         except RecursionError:
-            yield RawRecord(n, line, error=("invalid-json", "invalid JSON: nested too deeply"))
+            error = "invalid JSON: nested too deeply"
+        multi = _multi_line_object(lines, n - 1) if line.lstrip().startswith("{") else None
+        if multi is None:
+            yield RawRecord(n, line, error=("invalid-json", error))
             continue
-        yield RawRecord(n, line, value)
+        value, used = multi
+        yield RawRecord(n, "\n".join(lines[n - 1 : n - 1 + used]), value)
+        n += used - 1
+
+
+def _multi_line_object(lines: list[str], start: int) -> tuple[Any, int] | None:
+    """(object, lines used) when an object starting at `start` ends at the end of a line."""
+    # Bounded, so a file full of broken lines stays linear.
+    rest = "\n".join(lines[start : start + _MAX_OBJECT_LINES])
+    try:
+        value, end = json.JSONDecoder().raw_decode(rest, len(rest) - len(rest.lstrip()))
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    tail = rest[end:].split("\n", 1)[0]
+    if tail.strip() or not isinstance(value, dict):
+        return None
+    return value, rest.count("\n", 0, end) + 1
 
 
 def _line_of(text: str, pos: int) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ollama_tune.data.model import Example
-from ollama_tune.errors import DataError
+from ollama_tune.errors import DataError, ExternalServiceError, UsageError
 
 TokenCounter = Callable[[Example], int]
 _WIDE = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
@@ -42,11 +42,23 @@ def _ids_length(out: Any) -> int:
 
 def tokenizer_counter(tokenizer_dir: str | Path) -> TokenCounter:
     """A counter using the HF tokenizer in `tokenizer_dir` (its chat template when it has one)."""
+    if not Path(tokenizer_dir).is_dir():
+        raise UsageError(
+            f"--tokenizer {tokenizer_dir} is not a folder",
+            hint="pass the folder of a saved Hugging Face tokenizer (tokenizer.json, "
+            "tokenizer_config.json), e.g. the base model's folder",
+        )
     try:
         from transformers import AutoTokenizer
-
+    except ImportError:
+        raise ExternalServiceError(
+            "--tokenizer needs the `transformers` package, which is not installed",
+            hint="install the training extras (pip install 'ollama-tune[train]') or drop "
+            "--tokenizer to use the estimate",
+        ) from None
+    try:
         tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(
             f"cannot load a tokenizer from {tokenizer_dir}: {exc}",
             hint="pass a folder holding tokenizer.json / tokenizer_config.json "

@@ -7,6 +7,7 @@ conversation has no seed form, so `seed_record` says why instead of guessing.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -61,7 +62,9 @@ def dumps(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False).translate(_SEPARATORS)
 
 
-def write_jsonl(examples: Iterable[Example], path: Any, style: str = "seed") -> int:
+def write_jsonl(
+    examples: Iterable[Example], path: str | os.PathLike[str], style: str = "seed"
+) -> int:
     """Write one JSON object per line, atomically; returns the number of rows written.
 
     Raises `DataError` (listing file:line) when some rows have no form in `style`.

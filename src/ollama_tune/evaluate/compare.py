@@ -8,6 +8,7 @@ the gates. The result feeds the CLI summary table and `report.write_report`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -122,16 +123,13 @@ class DecodingOptions:
 
 
 def _generate_options(config: EvalConfig) -> Any:
-    kwargs = {
-        "temperature": config.temperature,
-        "seed": config.seed,
-        "max_tokens": config.max_tokens,
-    }
     try:
         from ollama_tune.runtime import GenerateOptions
     except ImportError:
-        return DecodingOptions(**kwargs)  # type: ignore[arg-type]
-    return GenerateOptions(**kwargs)
+        return DecodingOptions(config.temperature, config.seed, config.max_tokens)
+    return GenerateOptions(
+        temperature=config.temperature, seed=config.seed, max_tokens=config.max_tokens
+    )
 
 
 def _default_open_model(ref: str) -> GeneratorLike:
@@ -203,7 +201,8 @@ def compare_models(
     for m in models:
         answers = [q.answers[m.label] for q in questions]
         m.metrics = aggregate(
-            [a.metrics for a in answers], [a.judge.as_scores() if a.judge else None for a in answers]
+            [a.metrics for a in answers],
+            [a.judge.as_scores() if a.judge else None for a in answers],
         )
     summaries = {m.label: m.metrics for m in models}
     return EvalResult(
@@ -325,10 +324,8 @@ def _training_run(ref: str) -> str | None:
     candidates = [base, base.parent]
     run_json = base / "run.json"
     if run_json.is_file():
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a broken run.json just means "no run"
             candidates += [Path(v) for v in _strings(json.loads(run_json.read_text("utf-8")))]
-        except (OSError, ValueError):
-            pass
     for c in [*candidates, *(base / c for c in candidates if not c.is_absolute())]:
         try:
             if (c / "metrics.jsonl").is_file() or (c / "loss.png").is_file():

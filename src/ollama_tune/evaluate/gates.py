@@ -83,9 +83,7 @@ def parse_gates(texts: list[str] | tuple[str, ...]) -> list[Gate]:
         except EvaluationError as exc:
             errors.append(exc)
     if errors:
-        raise EvaluationError(
-            "; ".join(e.message for e in errors), hint=errors[0].hint
-        ) from None
+        raise EvaluationError("; ".join(e.message for e in errors), hint=errors[0].hint) from None
     return gates
 
 
@@ -104,9 +102,7 @@ def check_gates(
             )
         actual = summaries[label].get(gate.metric)
         if actual is None:
-            results.append(
-                GateResult(gate, label, None, False, f"{gate.metric} was not measured")
-            )
+            results.append(GateResult(gate, label, None, False, f"{gate.metric} was not measured"))
             continue
         ok = _OPS[gate.op](actual, gate.value)
         verdict = "pass" if ok else "FAIL"

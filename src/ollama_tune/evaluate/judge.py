@@ -71,14 +71,16 @@ def parse_judgement(text: str) -> JudgeScore:
             reasons = data.get("reasons", data.get("reason", ""))
             if isinstance(reasons, list):
                 reasons = " ".join(map(str, reasons))
-            return JudgeScore(*(_clamp(data.get(k)) for k in RUBRIC_KEYS), str(reasons).strip())
+            c, p, n = (_clamp(data.get(k)) for k in RUBRIC_KEYS)
+            return JudgeScore(c, p, n, str(reasons).strip())
     found = {
         k: _clamp(m.group(1))
         for k in RUBRIC_KEYS
         if (m := re.search(rf"{k}\W{{0,5}}([1-5])", text, re.IGNORECASE))
     }
     if found:
-        return JudgeScore(*(found.get(k) for k in RUBRIC_KEYS), text.strip()[:500])
+        c, p, n = (found.get(k) for k in RUBRIC_KEYS)
+        return JudgeScore(c, p, n, text.strip()[:500])
     return JudgeScore(None, None, None, text.strip()[:500], error="unreadable judge reply")
 
 

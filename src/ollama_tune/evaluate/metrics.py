@@ -52,9 +52,7 @@ def derive_facts(reference: str) -> tuple[tuple[str, ...], ...]:
     unit: 5~7営業日, 5000円, 14:00) and 「quoted」 names, each a one-alternative group."""
     norm = japanese.normalize_for_match(reference)
     terms: list[str] = [m.group(0) for m in _NUMBER_TERM.finditer(norm)]
-    terms += [
-        japanese.normalize_for_match(m.group(1)) for m in _QUOTED.finditer(_nfkc(reference))
-    ]
+    terms += [japanese.normalize_for_match(m.group(1)) for m in _QUOTED.finditer(_nfkc(reference))]
     seen: dict[str, None] = {}
     for t in terms:
         if t and t not in seen:

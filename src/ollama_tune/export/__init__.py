@@ -156,7 +156,8 @@ def _num_ctx(config: ExportConfig, run: dict[str, Any], merged: Path) -> int:
         return config.num_ctx
     model_cfg = json.loads((merged / "config.json").read_text(encoding="utf-8"))
     limit = int(model_cfg.get("max_position_embeddings") or 4096)
-    trained = int((run.get("config") or {}).get("max_seq_length") or 0)
+    cfg = run.get("config") or {}
+    trained = int(cfg.get("max_seq_len") or cfg.get("max_seq_length") or 0)
     return min(limit, max(trained, 2048))
 
 

@@ -96,6 +96,37 @@ def _save(workdir: Path, state: dict[str, Any]) -> None:
     atomic_write_json(workdir / STATE_FILE, state)
 
 
+def _run_one(stage: Stage, ctx: Context, state: dict[str, Any], digest: str) -> StageResult:
+    """Run one stage, with `running` recorded first so a kill leaves a resumable mark."""
+    entry = state["stages"].get(stage.name, {})
+    # Same inputs but never finished: the previous run was interrupted here.
+    ctx.resume = entry.get("inputs_hash") == digest and entry.get("status") == "running"
+    state["stages"][stage.name] = {"status": "running", "inputs_hash": digest}
+    _save(ctx.workdir, state)
+    notes_before = len(ctx.notes)
+    start = time.perf_counter()
+    try:
+        outputs = stage.run(ctx)
+    except BaseException:
+        # "running" stays, so the next run resumes; the time says when it stopped.
+        state["stages"][stage.name]["failed_at"] = time.time()
+        _save(ctx.workdir, state)
+        raise
+    seconds = round(time.perf_counter() - start, 2)
+    ctx.outputs[stage.name] = outputs
+    state["stages"][stage.name] = {
+        "status": "done",
+        "inputs_hash": digest,
+        "outputs": outputs,
+        "seconds": seconds,
+        "finished_at": time.time(),
+    }
+    _save(ctx.workdir, state)
+    status: StageStatus = "resumed" if ctx.resume else "ran"
+    note = "; ".join(ctx.notes[notes_before:])
+    return StageResult(stage.name, stage.title, status, seconds, digest, outputs, note)
+
+
 def run_stages(
     stages: list[Stage], ctx: Context, *, on_event: StageEvent | None = None, force: bool = False
 ) -> list[StageResult]:
@@ -106,9 +137,8 @@ def run_stages(
     for stage in stages:
         digest = _hash_inputs(stage, ctx)
         entry = state["stages"].get(stage.name, {})
-        same = entry.get("inputs_hash") == digest
-        done = same and not force and entry.get("status") == "done"
-        if done and _outputs_exist(entry.get("outputs", {})):
+        done = entry.get("inputs_hash") == digest and entry.get("status") == "done"
+        if done and not force and _outputs_exist(entry.get("outputs", {})):
             ctx.outputs[stage.name] = entry["outputs"]
             res = StageResult(
                 stage.name,
@@ -123,41 +153,9 @@ def run_stages(
             if on_event:
                 on_event("skip", res)
             continue
-        # Same inputs but never finished: the previous run was interrupted here.
-        ctx.resume = same and entry.get("status") == "running"
-        state["stages"][stage.name] = {"status": "running", "inputs_hash": digest}
-        _save(ctx.workdir, state)
         if on_event:
             on_event(f"start:{stage.name}:{stage.title}", None)
-        notes_before = len(ctx.notes)
-        start = time.perf_counter()
-        try:
-            outputs = stage.run(ctx)
-        except BaseException:
-            # Leave "running" in place so the next run resumes; mark hard failures explicitly.
-            state["stages"][stage.name]["failed_at"] = time.time()
-            _save(ctx.workdir, state)
-            raise
-        seconds = round(time.perf_counter() - start, 2)
-        ctx.outputs[stage.name] = outputs
-        state["stages"][stage.name] = {
-            "status": "done",
-            "inputs_hash": digest,
-            "outputs": outputs,
-            "seconds": seconds,
-            "finished_at": time.time(),
-        }
-        _save(ctx.workdir, state)
-        res = StageResult(
-            stage.name,
-            stage.title,
-            "resumed" if ctx.resume else "ran",
-            seconds,
-            digest,
-            outputs,
-            "; ".join(ctx.notes[notes_before:]),
-        )
-        results.append(res)
+        results.append(_run_one(stage, ctx, state, digest))
         if on_event:
-            on_event("done", res)
+            on_event("done", results[-1])
     return results

@@ -198,6 +198,9 @@ def _md_question(q: dict[str, Any]) -> list[str]:
         if found or missed:
             out += ["Facts: " + ", ".join(x for x in (found, missed) if x), ""]
         if a["judge"]:
-            out += [f"Judge (correct/polite/natural): {a['judge']['scores']} — "
-                    f"{_md(a['judge']['reasons'])}", ""]
+            out += [
+                f"Judge (correct/polite/natural): {a['judge']['scores']} — "
+                f"{_md(a['judge']['reasons'])}",
+                "",
+            ]
     return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ollama_tune._util import atomic_write_text, sha256_text
+from ollama_tune._util import sha256_text
 from ollama_tune.data.model import Example, Message, SourceRef
 from ollama_tune.errors import DataError, TrainingError
 
@@ -121,11 +121,13 @@ def encode_one(
     prompt_text = tokenizer.apply_chat_template(
         record["prompt"], tokenize=False, add_generation_prompt=True
     )
-    full_text = tokenizer.apply_chat_template(record["prompt"] + record["completion"], tokenize=False)
+    full_text = tokenizer.apply_chat_template(
+        record["prompt"] + record["completion"], tokenize=False
+    )
     if not full_text.startswith(prompt_text):
         raise TrainingError(
             f"{source}: the chat template renders the prompt differently once an answer follows.",
-            hint="Use a chat template whose generation prompt is a prefix of the full conversation.",
+            hint="Use a chat template whose generation prompt prefixes the full conversation.",
         )
     completion_text = _through_end_of_turn(full_text[len(prompt_text) :], record, eot)
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
@@ -168,66 +170,26 @@ def _special_prefix(tokenizer: Any, suffix: str) -> str | None:
     return first[1] if first else None
 
 
-# --- the data module's API, with a stand-in used only while it is not there yet ----------
+# --- the data stage's API (`ollama_tune.data`) -----------------------------------------
 
 
 def _read_examples(paths: list[Path]) -> list[Example]:
-    try:
-        from ollama_tune.data import read_examples
-    except ImportError:
-        return _read_jsonl_fallback(paths)
+    from ollama_tune.data import read_examples
+
     return list(read_examples(paths))
 
 
 def _split_examples(
     examples: list[Example], test_ratio: float, seed: int
 ) -> tuple[list[Example], list[Example]]:
-    try:
-        from ollama_tune.data import split_examples
-    except ImportError:
-        import random
+    from ollama_tune.data import split_examples
 
-        shuffled = list(examples)
-        random.Random(seed).shuffle(shuffled)
-        n_test = max(1, round(len(shuffled) * test_ratio)) if len(shuffled) > 1 else 0
-        return shuffled[n_test:], shuffled[:n_test]
     split = split_examples(examples, test_ratio=test_ratio, seed=seed)
     return list(split.train), list(split.test)
 
 
 def _write_jsonl(examples: list[Example], path: Path) -> None:
-    try:
-        from ollama_tune.data import write_jsonl
-    except ImportError:
-        lines = [json.dumps({"messages": ex.to_messages_dicts()}, ensure_ascii=False) for ex in examples]
-        atomic_write_text(path, "".join(line + "\n" for line in lines))
-        return
-    write_jsonl(examples, path, style="messages")
+    from ollama_tune.data import auto_style, write_jsonl
 
-
-def _read_jsonl_fallback(paths: list[Path]) -> list[Example]:
-    """Minimal JSONL reader (messages or question/answer rows) until `ollama_tune.data` lands."""
-    out: list[Example] = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise DataError(f"{path}: file not found.", hint="Check the --data path.")
-        for n, line in enumerate(Path(path).read_text("utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{n}: invalid JSON ({exc.msg}).", hint="Fix the line.") from None
-            if "messages" in row:
-                msgs = tuple(Message(m["role"], m["content"]) for m in row["messages"])
-            else:
-                q = row.get("question") or row.get("instruction") or row.get("prompt")
-                a = row.get("answer") or row.get("output") or row.get("completion")
-                if not q or not a:
-                    raise DataError(
-                        f"{path}:{n}: expected 'messages' or 'question'/'answer' keys.",
-                        hint="Run `ollama-tune data check` on the file.",
-                    )
-                msgs = (Message("user", q), Message("assistant", a))
-            out.append(Example(msgs, SourceRef(str(path), n)))
-    return out
+    # Seed JSONL when every row fits it (what users wrote), else messages; facts are kept.
+    write_jsonl(examples, path, style=auto_style(examples))

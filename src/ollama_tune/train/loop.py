@@ -78,8 +78,18 @@ def train_lora(
     from ollama_tune.train.finish import write_outputs
 
     return write_outputs(
-        config, plan, ref, tokenizer, trainer, report, split, train_rows, test_rows,
-        eval_loss=eval_loss, resumed_from=resume_from, started=started,
+        config,
+        plan,
+        ref,
+        tokenizer,
+        trainer,
+        report,
+        split,
+        train_rows,
+        test_rows,
+        eval_loss=eval_loss,
+        resumed_from=resume_from,
+        started=started,
     )
 
 
@@ -233,4 +243,3 @@ def atomic_dir(target: Path, fill: Any) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
