@@ -6,7 +6,7 @@ plain side uses the defaults a typical tutorial uses: pad to the longest row, no
 Throughput counts real (non-padding) tokens per second of the training loop; model loading is
 excluded on both sides. Peak RSS is per process.
 
-    python bench/bench_train.py [--steps 12]
+    python bench/bench_train.py [--steps 4]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, emit, run_child, table
 
-BATCH, SEQ, LORA_R = 4, 384, 8
+BATCH, SEQ, LORA_R = 2, 256, 8
 
 
 def ours(steps: int) -> None:
@@ -119,7 +119,7 @@ def plain(steps: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--mode", choices=["ours", "plain"])
     a = ap.parse_args()
     if a.mode:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ollama_tune._util import ProgressFn, atomic_write_text
-from ollama_tune.errors import OllamaError
+from ollama_tune.errors import OllamaError, UsageError
 from ollama_tune.prompt import CustomizeConfig, CustomizeResult, build_customization
 
 if TYPE_CHECKING:
@@ -171,8 +171,6 @@ def resolve_system(value: str | None) -> str | None:
     try:
         return path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        from ollama_tune.errors import UsageError
-
         raise UsageError(
             f"cannot read --system file {path}: {exc.strerror}", hint="Use --system @PATH."
         ) from None

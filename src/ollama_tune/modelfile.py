@@ -88,7 +88,8 @@ class _Parser:
         self.path = path
         self.commands: list[_Command] = []
         self.state, self.buf, self.line, self.start = _NIL, "", 1, 1
-        self.name, self.role = "", None
+        self.name = ""
+        self.role: str | None = None
 
     def error(self, line: int, message: str, hint: str | None) -> ModelfileError:
         where = f"{self.path}:{line}" if self.path else f"line {line}"
@@ -346,8 +347,8 @@ class Modelfile:
                 args[key] = getattr(self, key)
         if self.license:
             args["license"] = self.license[0] if len(self.license) == 1 else list(self.license)
-        if self.parameters:
-            args["parameters"] = typed_parameters(self.parameters)
+        if params := typed_parameters(self.parameters):
+            args["parameters"] = params
         if self.messages:
             args["messages"] = [{"role": r, "content": c} for r, c in self.messages]
         return args

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +23,7 @@ import ollama as _ollama_client
 from ollama._client import _parse_host
 
 from ollama_tune._util import ProgressFn, sha256_file
-from ollama_tune.errors import OllamaError
+from ollama_tune.errors import ModelfileError, OllamaError
 from ollama_tune.modelfile import Modelfile
 
 T = TypeVar("T")
@@ -238,8 +238,14 @@ class OllamaService:
     ) -> CreateResult:
         """Create `name` from `modelfile`; local FROM/ADAPTER files are uploaded as blobs."""
         base = Path(base_dir) if base_dir else Path(modelfile.path or ".").parent
-        pre = modelfile.to_create_args(base, digests={})  # validates adapters exist
-        errors, warnings = version_warnings(self.version(), pre.get("parameters") or {})
+        for adapter in modelfile.adapters:
+            if modelfile.local_file(adapter, base) is None:
+                raise ModelfileError(
+                    f"ADAPTER file not found: {adapter}",
+                    hint="ADAPTER paths are relative to the Modelfile's folder.",
+                )
+        # Raw names: deprecated ones are dropped from the request but still worth a warning.
+        errors, warnings = version_warnings(self.version(), dict(modelfile.parameters))
         if errors:
             raise OllamaError(
                 "; ".join(errors),
@@ -375,12 +381,3 @@ def gguf_from_manifest(name: str) -> Path | None:
             if blob.is_file():
                 return blob
     return None
-
-
-def iter_progress(parts: Iterator[Any]) -> Iterator[tuple[str, float, float | None]]:
-    """(status, completed, total) of an Ollama progress stream; for callers streaming directly."""
-    for i, part in enumerate(parts, 1):
-        if part.total:
-            yield part.status or "", float(part.completed or 0), float(part.total)
-        else:
-            yield part.status or "", float(i), None

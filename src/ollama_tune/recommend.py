@@ -37,15 +37,20 @@ CANDIDATES: tuple[Candidate, ...] = (
 # Training tokens/s (answer + prompt tokens) by model and device kind. `measured` rows come
 # from bench/bench_train.py (BENCHMARKS.md); the rest are estimates scaled by parameter count.
 THROUGHPUT: dict[tuple[str, str], tuple[float, str]] = {
-    ("smollm2-135m", "cpu"): (900.0, "measured: 2 CPU cores, fp32, LoRA r=8, packed 512"),
-    ("llama3.2:1b", "cpu"): (110.0, "estimate: SmolLM2 CPU figure scaled by parameters"),
-    ("llama3.2:3b", "cpu"): (40.0, "estimate: SmolLM2 CPU figure scaled by parameters"),
-    ("mistral:7b", "cpu"): (17.0, "estimate: SmolLM2 CPU figure scaled by parameters"),
-    ("smollm2-135m", "cuda"): (40000.0, "estimate: single 24 GB-class GPU, bf16"),
-    ("llama3.2:1b", "cuda"): (9000.0, "estimate: single 24 GB-class GPU, bf16"),
-    ("llama3.2:3b", "cuda"): (3500.0, "estimate: single 24 GB-class GPU, bf16"),
-    ("mistral:7b", "cuda"): (1500.0, "estimate: single 24 GB-class GPU, bf16 / 4-bit"),
+    ("smollm2-135m", "cpu"): (
+        20.0,
+        "measured: SmolLM2-135M LoRA fp32, 2 shared vCPUs (BENCHMARKS.md)",
+    ),
+    ("llama3.2:1b", "cpu"): (2.2, "estimate: the SmolLM2 CPU figure scaled by parameters"),
+    ("llama3.2:3b", "cpu"): (0.8, "estimate: the SmolLM2 CPU figure scaled by parameters"),
+    ("mistral:7b", "cpu"): (0.35, "estimate: the SmolLM2 CPU figure scaled by parameters"),
+    ("smollm2-135m", "cuda"): (40000.0, "estimate: one 24 GB-class GPU, bf16"),
+    ("llama3.2:1b", "cuda"): (9000.0, "estimate: one 24 GB-class GPU, bf16"),
+    ("llama3.2:3b", "cuda"): (3500.0, "estimate: one 24 GB-class GPU, bf16"),
+    ("mistral:7b", "cuda"): (1500.0, "estimate: one 24 GB-class GPU, bf16 / 4-bit"),
 }
+# On CPU, recommend only models whose estimated epoch fits in this many minutes.
+CPU_PATIENCE_MIN = 120.0
 
 
 @dataclass(frozen=True)
@@ -139,9 +144,13 @@ def detect_machine() -> MachineInfo:
 
 
 def estimate_tokens(text: str) -> int:
-    """Rough token count without a tokenizer: CJK ≈1.3 tokens/char, other text ≈4 chars/token."""
+    """Rough token count without a tokenizer: CJK ≈1.7 tokens/char, other text ≈4 chars/token.
+
+    Calibrated on the customer-support sample with SmolLM2's tokenizer (byte-level BPE splits
+    most kana/kanji into 1–2 tokens); larger multilingual vocabularies need fewer.
+    """
     cjk = sum(1 for ch in text if ord(ch) >= 0x3000)
-    return int(cjk * 1.3 + (len(text) - cjk) / 4) + 1
+    return int(cjk * 1.7 + (len(text) - cjk) / 4) + 1
 
 
 def measure_data(path: str | Path) -> DataInfo:
@@ -150,7 +159,8 @@ def measure_data(path: str | Path) -> DataInfo:
 
     examples = read_examples(path)
     tokens = sum(
-        estimate_tokens("".join(m.content for m in ex.messages)) + 4 * len(ex.messages)
+        # ~30 tokens a row for the chat template's role markers and default system prompt.
+        estimate_tokens("".join(m.content for m in ex.messages)) + 30
         for ex in examples
     )
     return DataInfo(str(path), len(examples), tokens)
@@ -176,7 +186,9 @@ def _fit_one(cand: Candidate, machine: MachineInfo, data: DataInfo | None) -> Mo
     tps, source = THROUGHPUT.get((cand.name, dev), (0.0, "no figure"))
     minutes = round(data.tokens / tps / 60, 1) if data and tps and fits else None
     note = cand.note
-    if dev == "cpu" and cand.params_b > 1.5:
+    if not fits:
+        note = f"needs ≈{need:g} GB; use a GPU (QLoRA) or the customize path"
+    elif dev == "cpu" and cand.params_b > 1.0:
         note = "fits in RAM but trains very slowly on CPU; prefer the customize path"
     return ModelFit(cand.name, fits, method, round(need, 1), batch, minutes, source, note)
 
@@ -188,9 +200,19 @@ def recommend(
     machine = machine or detect_machine()
     info = measure_data(data) if data is not None else None
     fits = [_fit_one(c, machine, info) for c in CANDIDATES]
-    # Largest model that fits and is practical on the device (CPU: ≤1.5B parameters).
+    # The largest model that fits and is practical: on CPU, one whose epoch is estimated to
+    # finish within CPU_PATIENCE_MIN (without data, at most 1.5B parameters).
     best = None
     for cand, fit in zip(CANDIDATES, fits, strict=True):
-        if fit.fits and (machine.device == "cuda" or cand.params_b <= 1.5):
-            best = cand.name
+        if not fit.fits:
+            continue
+        if machine.device == "cpu":
+            practical = (
+                fit.est_minutes <= CPU_PATIENCE_MIN
+                if fit.est_minutes is not None
+                else cand.params_b <= 1.5
+            )
+            if not practical:
+                continue
+        best = cand.name
     return RecommendResult(machine, info, fits, best)

@@ -30,8 +30,12 @@ def _launcher(name: str) -> list[str]:
     if exe is None:
         pytest.fail(f"{name} is not installed next to {sys.executable}")
     if name == "accelerate":
-        return [exe, "launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ollama_tune"]  # fmt: skip
+        # `--cpu` makes accelerate start ONE process (multi-CPU needs mpirun); its multi-process
+        # launcher (torchrun underneath) works on CPU-only machines, each rank then uses gloo.
+        return [
+            exe, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "ollama_tune",
+        ]  # fmt: skip
     return [exe, "--standalone", "--nproc_per_node", "2", "-m", "ollama_tune"]
 
 

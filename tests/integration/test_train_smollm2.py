@@ -79,5 +79,6 @@ def test_short_lora_on_smollm2_learns_and_reports_speed(
             f"\nSmolLM2-135M LoRA on CPU: {result['steps']} steps in {result['seconds']:.1f} s "
             f"({result['seconds'] / result['steps']:.2f} s/step incl. load), "
             f"{result['tokens_per_s']:.0f} tokens/s, peak RSS {result['peak_rss_mb']:.0f} MB, "
-            f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, eval {evals[0]:.3f} -> {result['eval_loss']:.3f}"
+            f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, "
+            f"eval {evals[0]:.3f} -> {result['eval_loss']:.3f}"
         )

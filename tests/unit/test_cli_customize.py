@@ -152,3 +152,17 @@ def test_num_ctx_that_cannot_fit_is_a_usage_error(capsys, tmp_path) -> None:  # 
     assert code == 2
     assert "does not fit --num-ctx 256" in " ".join(err.split())
     assert not (tmp_path / "Modelfile").exists()
+
+
+def test_knowledge_mode_puts_the_faq_in_system(fake_ollama, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = _write_jsonl(tmp_path / "tech.jsonl", TECH)
+    out_file = tmp_path / "Modelfile"
+    code, _out, err = run(
+        capsys, "customize", "-d", str(data), "-b", "m", "-n", "kb", "--knowledge",
+        "-k", "1", "-o", str(out_file), "--no-create",
+    )  # fmt: skip
+    assert code == 0, err
+    system = Modelfile.read(out_file).system or ""
+    in_system = [q for q, _ in TECH if f"Q: {q}" in system]
+    assert len(in_system) == len(TECH) - 3  # every row but the 3 held out for --test
+    assert all(f"A: {a}" in system for q, a in TECH if q in in_system)

@@ -80,12 +80,14 @@ def test_list_unreachable_exits_3(capsys) -> None:  # type: ignore[no-untyped-de
 
 def test_create_from_model_name_with_pull(fake_ollama, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     mf = tmp_path / "Modelfile"
-    mf.write_text("FROM gemma3:1b\nSYSTEM 短く答える\n", encoding="utf-8")
+    mf.write_text("FROM gemma3:1b\nSYSTEM 短く答える\nPARAMETER mirostat 1\n", encoding="utf-8")
     code, _, err = run(capsys, "create", str(mf), "--name", "short")
     assert code == 3 and "ollama pull gemma3:1b" in err
-    code, _, err = run(capsys, "create", str(mf), "--name", "short", "--pull")
+    code, out, err = run(capsys, "create", str(mf), "--name", "short", "--pull")
     assert code == 0, err
     posts = [r.path for r in fake_ollama.requests if r.method == "POST"]
     assert posts.count("/api/pull") == 1 and posts[-1] == "/api/create"
     assert posts.index("/api/pull") < posts.index("/api/create")
     assert fake_ollama.models["short:latest"].system == "短く答える"
+    assert "mirostat is ignored by Ollama 0.12.6" in out
+    assert "parameters" not in fake_ollama.last("/api/create").json  # dropped, like `ollama create`

@@ -85,11 +85,11 @@ def test_compare_scores_every_model_on_every_row_in_order() -> None:
     opened: dict[str, ScriptedModel] = {}
 
     def open_model(ref: str) -> ScriptedModel:
-        opened[ref] = ScriptedModel(ref, GOOD if ref == "good" else {}, delay=0.02)
+        opened[ref] = ScriptedModel(ref, GOOD if ref == "ollama:good" else {}, delay=0.02)
         return opened[ref]
 
     config = EvalConfig(
-        models={"base": "bad", "tuned": "good"},
+        models={"base": "bad.gguf", "tuned": "ollama:good"},
         examples=make_examples(),
         gates=["fact_recall>=0.9", "base.stop_rate>=0.5"],
         concurrency=3,
@@ -106,10 +106,11 @@ def test_compare_scores_every_model_on_every_row_in_order() -> None:
     assert [q.source for q in result.questions] == ["test.jsonl:1", "test.jsonl:2", "test.jsonl:3"]
     assert result.questions[2].facts == [["5000円"]] and result.questions[2].facts_derived
     assert all(set(q.answers) == {"base", "tuned"} for q in result.questions)
-    # Concurrency really ran requests side by side; every model was closed.
-    assert opened["good"].max_active > 1
+    # Concurrency ran server requests side by side, an in-process model one at a time.
+    assert opened["ollama:good"].max_active > 1
+    assert opened["bad.gguf"].max_active == 1
     assert all(m.closed for m in opened.values())
-    opts = opened["good"].options[0]
+    opts = opened["ollama:good"].options[0]
     assert (opts.temperature, opts.seed, opts.max_tokens) == (0.0, 42, 99)
     assert [(g.model, g.passed) for g in result.gates] == [("tuned", True), ("base", False)]
     assert not result.passed
@@ -252,13 +253,23 @@ def test_judge_through_ollama_sends_the_schema_and_keeps_reasons(fake_ollama) ->
     assert result.summaries()["bot"]["fact_recall"] == 1.0
 
 
-def test_judge_model_missing_is_an_ollama_error(fake_ollama) -> None:  # type: ignore[no-untyped-def]
+def test_judge_model_missing_fails_before_generating(fake_ollama) -> None:  # type: ignore[no-untyped-def]
     fake_ollama.add_model("bot")
     config = EvalConfig(
         models={"bot": "ollama:bot"}, examples=make_examples()[:1], judge="ollama:nope"
     )
     with pytest.raises(OllamaError, match="nope"):
         compare_models(config)
+    assert fake_ollama.requests_to("/api/chat") == []
+
+
+def test_gate_on_an_unknown_model_fails_before_generating() -> None:
+    def never(ref: str) -> ScriptedModel:
+        raise AssertionError("must not open models")
+
+    config = EvalConfig(models={"a": "x"}, examples=make_examples(), gates=["b.chrf>=0.1"])
+    with pytest.raises(EvaluationError, match="'b'"):
+        compare_models(config, open_model=never)
 
 
 def test_judge_must_be_an_ollama_reference() -> None:

@@ -93,3 +93,16 @@ def test_structure_needs_two_steps_or_bullets() -> None:
     assert not japanese.has_structure("1. ログインしてください。")
     assert not japanese.has_structure("返品は30日以内です。")
     assert japanese.count_steps("① 開く\n② 選ぶ\n③ 送る") == 3
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "よろしいでしょうか？",
+        "ご存じありませんか？",
+        "ご不明点はございますか。",
+        "承知いたしました！",
+    ],
+)
+def test_polite_questions_and_exclamations_count_as_polite(sentence: str) -> None:
+    assert japanese.sentence_endings(sentence) == ["polite"]

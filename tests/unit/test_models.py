@@ -47,12 +47,12 @@ def test_missing_paths_and_non_gguf_files_are_clear_errors(tmp_path: Path) -> No
         resolve_base_model(str(tmp_path / "nope.gguf"))
     text = tmp_path / "weights.bin"
     text.write_text("x")
-    with pytest.raises(ModelError, match="not a .gguf") as err:
+    with pytest.raises(ModelError, match=r"not a \.gguf") as err:
         resolve_base_model(str(text))
     assert "Ollama model name" in (err.value.hint or "")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ModelError, match="no config.json"):
+    with pytest.raises(ModelError, match=r"no config\.json"):
         resolve_base_model(str(empty))
 
 

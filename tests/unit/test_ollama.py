@@ -218,3 +218,15 @@ def test_generate_endpoint_of_the_fake_follows_the_api(fake_ollama) -> None:  # 
     assert r.response == "echo: hello" and r.done_reason == "stop" and r.eval_count == 4
     parts = list(client.generate(model="bot", prompt="hello", stream=True))
     assert "".join(p.response for p in parts) == "echo: hello" and parts[-1].done
+    chat = client.chat(model="bot", messages=[{"role": "user", "content": "hi"}], stream=False)
+    assert chat.message.content == "echo: hi" and chat.done_reason == "stop"
+    assert chat.eval_duration == chat.eval_count * 20_000_000
+
+
+def test_missing_adapter_is_refused_before_any_upload(fake_ollama, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ollama_tune.errors import ModelfileError
+
+    mf = _bundle(tmp_path, "FROM ./model.gguf\nADAPTER ./lora.gguf\n")
+    with pytest.raises(ModelfileError, match=r"ADAPTER file not found: \./lora\.gguf"):
+        OllamaService().create("bot", mf)
+    assert fake_ollama.requests == []

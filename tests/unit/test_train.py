@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,45 @@ def test_cli_reports_bad_flags_with_exit_code_2(
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "--lora-r" in err and "--batch-size" in err
+
+
+def test_a_second_run_into_the_same_directory_needs_resume(
+    qa_file: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "run" / "checkpoints" / "checkpoint-4").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    with pytest.raises(TrainingError, match="checkpoint-4") as err:
+        train_lora(tiny_config(qa_file, tiny_model_dir, tmp_path / "run"))
+    assert "--resume" in (err.value.hint or "")
+
+
+def test_early_stopping_keeps_the_best_checkpoint_and_checks_step_alignment(tmp_path: Path) -> None:
+    from ollama_tune.train.loop import Plan
+    from ollama_tune.train.trainer import sft_args
+
+    plan = Plan(False, False, False, False, False, False, 0, 1)
+    cfg = TrainConfig(data=[tmp_path], output=tmp_path, early_stopping_patience=2, save_steps=4)
+    args = sft_args(replace(cfg, eval_steps=2), plan, has_eval=True)
+    assert args.load_best_model_at_end and args.metric_for_best_model == "eval_loss"
+    assert args.eval_steps == 2 and args.save_steps == 4 and args.use_cpu
+    with pytest.raises(UsageError, match="multiple of --eval-steps 3"):
+        sft_args(replace(cfg, eval_steps=3), plan, has_eval=True)
+    assert not sft_args(cfg, plan, has_eval=False).load_best_model_at_end
+
+
+def test_packed_rows_do_not_attend_to_each_other(tiny_model_dir: Path) -> None:
+    """Padding-free packing must give each row the logits it gets alone (no cross-row leak)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    rows = [{"input_ids": list(range(100, 117))}, {"input_ids": list(range(300, 311))}]
+    batch = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True)(rows)
+    assert batch["input_ids"].shape == (1, 28) and "attention_mask" not in batch
+    with torch.no_grad():
+        ids, pos = batch["input_ids"], batch["position_ids"]
+        # use_cache=False as in training: with a cache transformers ignores packed position_ids.
+        packed = model(input_ids=ids, position_ids=pos, use_cache=False).logits
+        alone = model(input_ids=torch.tensor([rows[1]["input_ids"]]), use_cache=False).logits
+    assert torch.allclose(packed[0, 17:], alone[0], atol=1e-5)

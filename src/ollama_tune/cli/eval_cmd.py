@@ -56,7 +56,10 @@ def eval_command(
         None, "--report", help="Write report.md, report.html and report.json into this folder."
     ),
     gate: list[str] = typer.Option(
-        [], "--gate", help="METRIC>=N or LABEL.METRIC<=N, repeatable; a failure exits 1."
+        [],
+        "--gate",
+        help="'METRIC>=N' or 'LABEL.METRIC<=N' (quote it: > is a shell redirect), repeatable; "
+        "without LABEL it checks the last --model. A failure exits 1.",
     ),
     concurrency: int = typer.Option(1, "--concurrency", help="Parallel requests per model."),
     max_tokens: int = typer.Option(384, "--max-tokens", help="Longest answer, in tokens."),
@@ -64,7 +67,11 @@ def eval_command(
     seed: int = typer.Option(42, "--seed", help="Sampling seed."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N test rows."),
 ) -> None:
-    """Compare models on the same questions: fact recall, chrF, language, politeness, latency."""
+    """Compare models on the same questions: fact recall, chrF, language, politeness, latency.
+
+    Example: ollama-tune eval --test test.jsonl --model base=ollama:llama3.2:1b
+    --model tuned=runs/x/bundle --report report --gate 'fact_recall>=0.9'
+    """
     from ollama_tune.cli._common import progress_bar
     from ollama_tune.evaluate import EvalConfig, compare_models
 

@@ -187,6 +187,10 @@ def compare_models(
     progress = progress or noop_progress
     validate_config(config)
     gates = parse_gates(list(config.gates))  # fail on a typo before the slow part
+    check_gates(gates, {label: {} for label in config.models})  # unknown model labels
+    judge = OllamaJudge(config.judge, seed=config.seed) if config.judge else None
+    if judge:
+        judge.check()
     rows = load_test_examples(config)
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
     questions = [_question(ex) for ex in rows]
@@ -196,8 +200,8 @@ def compare_models(
     for label, ref in config.models.items():
         name = _answer_all(label, ref, rows, questions, opener, options, config, progress)
         models.append(ModelSummary(label, ref, name, {}, _training_run(ref)))
-    if config.judge:
-        _judge_all(config, questions, progress)
+    if judge:
+        _judge_all(judge, config.concurrency, questions, progress)
     for m in models:
         answers = [q.answers[m.label] for q in questions]
         m.metrics = aggregate(
@@ -241,8 +245,10 @@ def _answer_all(
     progress(desc, 0, len(rows))
     model = opener(ref)
     try:
-        # Threads only help with a server runtime (Ollama); latency then includes queueing.
-        with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
+        # Parallel requests only for a server (Ollama; latency then includes queueing): an
+        # in-process llama.cpp/transformers model is not thread-safe and has no spare cores.
+        workers = config.concurrency if ref.startswith("ollama:") else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(_answer_one, model, ex, options): i for i, ex in enumerate(rows)}
             for done, fut in enumerate(as_completed(futures), start=1):
                 questions[futures[fut]].answers[label] = fut.result()
@@ -282,13 +288,13 @@ def _answer_one(model: GeneratorLike, ex: Example, options: Any) -> ModelAnswer:
     )
 
 
-def _judge_all(config: EvalConfig, questions: list[QuestionResult], progress: ProgressFn) -> None:
-    assert config.judge is not None
-    judge = OllamaJudge(config.judge, seed=config.seed)
+def _judge_all(
+    judge: OllamaJudge, concurrency: int, questions: list[QuestionResult], progress: ProgressFn
+) -> None:
     jobs = [(q, a) for q in questions for a in q.answers.values()]
-    desc = f"judge {config.judge}"
+    desc = f"judge {judge.name}"
     progress(desc, 0, len(jobs))
-    with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
         futures = {pool.submit(judge.score, q.question, q.reference, a.text): a for q, a in jobs}
         for done, fut in enumerate(as_completed(futures), start=1):
             futures[fut].judge = fut.result()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,17 +116,28 @@ class OllamaJudge:
         self.seed = seed
         self._client = ollama.Client(host=host)
 
-    def score(self, question: str, reference: str, answer: str) -> JudgeScore:
-        import httpx
-        import ollama
+    def check(self) -> None:
+        """Fail before any answer is generated when the judge model is not there."""
+        self._call(lambda: self._client.show(self.model))
 
-        try:
-            reply = self._client.chat(
+    def score(self, question: str, reference: str, answer: str) -> JudgeScore:
+        reply = self._call(
+            lambda: self._client.chat(
                 model=self.model,
                 messages=judge_messages(question, reference, answer),
                 format=JUDGE_SCHEMA,
                 options={"temperature": 0.0, "seed": self.seed},
             )
+        )
+        return parse_judgement(reply.message.content or "")
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Client errors become OllamaError with what to do (translated once, here)."""
+        import httpx
+        import ollama
+
+        try:
+            return fn()
         except ollama.ResponseError as exc:
             raise OllamaError(
                 f"judge {self.name} failed: {exc.error} (HTTP {exc.status_code})",
@@ -136,4 +148,3 @@ class OllamaJudge:
                 f"cannot reach Ollama for judge {self.name}: {exc}",
                 hint="start Ollama (ollama serve) or set OLLAMA_HOST",
             ) from None
-        return parse_judgement(reply.message.content or "")

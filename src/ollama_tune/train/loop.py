@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,12 @@ def train_lora(
     started = time.monotonic()
     _quiet_libraries()
     plan = plan_device(config)
+    run_dir = config.run_dir
+    resume_from = _checkpoint_to_resume(run_dir, config.resume)
     from ollama_tune.models import resolve_base_model
 
     ref = resolve_base_model(config.base_model)
     model, tokenizer = _load(ref, config, plan)
-    run_dir = config.run_dir
     from ollama_tune.train.data import encode_rows, prepare_split, with_system
 
     split = prepare_split(
@@ -70,7 +72,6 @@ def train_lora(
     trainer, report = build_trainer(
         config, plan, model, tokenizer, train_rows, test_rows, progress, on_log
     )
-    resume_from = _latest_checkpoint(run_dir / "checkpoints") if config.resume else None
     trainer.train(resume_from_checkpoint=resume_from)
     eval_loss = None
     if test_rows.rows:
@@ -98,6 +99,10 @@ def _quiet_libraries() -> None:
     import datasets
     import transformers
 
+    # trl still passes transformers' pre-v6 names (gradient_checkpointing); nothing for users to do.
+    warnings.filterwarnings(
+        "ignore", message=".*deprecated and will be removed in v6", category=FutureWarning
+    )
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
@@ -216,6 +221,17 @@ def _unsloth_targets(target: str | list[str]) -> list[str]:
     if target != "all-linear":
         return [target] if isinstance(target, str) else list(target)
     return ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def _checkpoint_to_resume(run_dir: Path, resume: bool) -> str | None:
+    """The checkpoint `--resume` continues from; refuse to silently mix two runs in one dir."""
+    latest = _latest_checkpoint(run_dir / "checkpoints")
+    if latest and not resume:
+        raise TrainingError(
+            f"{run_dir} already holds checkpoints of an earlier run ({Path(latest).name}).",
+            hint="Add --resume to continue it, or pick a new --output directory.",
+        )
+    return latest
 
 
 def _latest_checkpoint(folder: Path) -> str | None:
