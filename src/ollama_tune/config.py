@@ -98,6 +98,8 @@ class TrainSection(_Section):
     # "auto": on only when memory is short (it costs ~30% more compute).
     gradient_checkpointing: bool | Literal["auto"] = "auto"
     save_steps: int | None = Field(default=None, ge=1)
+    # Validation loss on the first N test rows only (None: all); it costs forward passes.
+    max_eval_rows: int | None = Field(default=None, ge=1)
     seed: int = 42
 
 

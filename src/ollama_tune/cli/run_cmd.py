@@ -56,6 +56,22 @@ def _render_result(result: Any) -> None:
             console.print(f"  {cmd}", highlight=False, soft_wrap=True)
 
 
+def _result_json(result: Any) -> dict[str, Any]:
+    return {
+        "workdir": str(result.workdir),
+        "seconds": result.seconds,
+        "report": str(result.report) if result.report else None,
+        "bundle": str(result.bundle) if result.bundle else None,
+        "create_commands": result.create_commands,
+        "gates_passed": result.gates_passed,
+        "stages": [
+            {"name": s.name, "status": s.status, "seconds": s.seconds, "note": s.note}
+            for s in result.stages
+        ],
+        "summary": result.summary,
+    }
+
+
 def run(
     recipe: Path = typer.Argument(..., help="Recipe YAML (examples/customer-support/recipe.yaml)."),
     check: bool = typer.Option(
@@ -107,21 +123,7 @@ def run(
     with progress_bar() as progress:
         result = run_recipe(loaded, progress, on_event=_on_event, force=force)
     if as_json:
-        print_json(
-            {
-                "workdir": str(result.workdir),
-                "seconds": result.seconds,
-                "report": str(result.report) if result.report else None,
-                "bundle": str(result.bundle) if result.bundle else None,
-                "create_commands": result.create_commands,
-                "gates_passed": result.gates_passed,
-                "stages": [
-                    {"name": s.name, "status": s.status, "seconds": s.seconds, "note": s.note}
-                    for s in result.stages
-                ],
-                "summary": result.summary,
-            }
-        )
+        print_json(_result_json(result))
     else:
         _render_result(result)
     if not result.gates_passed:

@@ -143,10 +143,17 @@ def _train_run(ctx: Context) -> dict[str, Any]:
 
     r, t = ctx.recipe, ctx.recipe.train
     out = ctx.workdir / "train"
+    val = Path(ctx.outputs["split"]["test"])
+    if t.max_eval_rows:
+        from ollama_tune.data import read_examples, write_jsonl
+
+        val_path = ctx.workdir / "data" / "val.jsonl"
+        write_jsonl(read_examples(val)[: t.max_eval_rows], val_path, style="messages")
+        val = val_path
     result = train_lora(
         TrainConfig(
             data=[Path(ctx.outputs["split"]["train"])],
-            test_data=Path(ctx.outputs["split"]["test"]),
+            test_data=val,
             base_model=r.base_model,
             output=out,
             lora_r=t.lora_r,
