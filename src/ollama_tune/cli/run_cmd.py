@@ -10,6 +10,17 @@ from rich.table import Table
 
 from ollama_tune.cli._common import console, err_console, print_json, progress_bar
 
+# The metrics worth a glance in the terminal; the report has all of them.
+HEADLINE = (
+    "fact_recall",
+    "chrf",
+    "japanese_share",
+    "politeness",
+    "stop_rate",
+    "p95_latency_s",
+    "tokens_per_s",
+)
+
 
 def _render_issues(issues: list[Any]) -> None:
     table = Table(title="Recipe problems", show_lines=False)
@@ -40,13 +51,15 @@ def _render_result(result: Any) -> None:
         table.add_row(s.title, s.status, f"{s.seconds:.1f}", s.note)
     console.print(table)
     if result.summary:
-        metrics = sorted({k for m in result.summary.values() for k in m})[:8]
+        present = {k for m in result.summary.values() for k in m}
+        metrics = [m for m in HEADLINE if m in present]
         summary = Table(title="Evaluation (see the report for every answer)")
         summary.add_column("model")
         for m in metrics:
             summary.add_column(m, justify="right")
         for name, values in result.summary.items():
-            summary.add_row(name, *(f"{values.get(m, float('nan')):.3g}" for m in metrics))
+            cells = (f"{values[m]:.3g}" if m in values else "—" for m in metrics)
+            summary.add_row(name, *cells)
         console.print(summary)
     if result.report:
         console.print(f"Report: [bold]{result.report}[/bold]")
