@@ -169,8 +169,11 @@ def _from_gguf(spec: str, kind: BaseKind, gguf: Path, sha: str | None = None) ->
 
 def _materialise_gguf(gguf: Path, target: Path, sha: str, arch: str) -> None:
     """Dequantise `gguf` into an HF dir at `target`: written to a temp dir, then renamed."""
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # Library code never prints: the caller shows one progress line for the whole step.
+    transformers.utils.logging.disable_progress_bar()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

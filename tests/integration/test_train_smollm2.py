@@ -56,10 +56,15 @@ def test_short_lora_on_smollm2_learns_and_reports_speed(
     from ollama_tune.cli import main
 
     resolve_base_model("smollm2-135m")  # materialised by the test above when run together
+    data = _data(tmp_path)
+    # A few held-out rows keep validation cheap on a 2-core machine.
+    held_out = tmp_path / "held_out.jsonl"
+    test_src = data.with_name("test.jsonl") if data == SAMPLE else data
+    held_out.write_text("".join(test_src.read_text("utf-8").splitlines(True)[:4]), "utf-8")
     out = tmp_path / "run"
-    argv = ["train", "--data", str(_data(tmp_path)), "--output", str(out), "--json"]
-    argv += ["--max-steps", "12", "--batch-size", "2", "--max-seq-len", "256", "--lr", "1e-3"]
-    argv += ["--save-steps", "6", "--eval-steps", "6"]
+    argv = ["train", "--data", str(data), "--test-data", str(held_out), "--output", str(out)]
+    argv += ["--max-steps", "8", "--batch-size", "1", "--max-seq-len", "192", "--lr", "1e-3"]
+    argv += ["--save-steps", "8", "--eval-steps", "4", "--json"]
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 0
@@ -67,18 +72,17 @@ def test_short_lora_on_smollm2_learns_and_reports_speed(
     doc = json.loads((out / "run.json").read_text("utf-8"))
     assert doc["base_model"]["kind"] == "alias" and doc["stop_tokens"] == ["<|im_end|>"]
     assert doc["chat_template"].startswith("{% for message in messages %}")
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in records if "loss" in r]
-    assert len(losses) == 12
-    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
-    evals = [r["eval_loss"] for r in records if "eval_loss" in r]
-    assert evals[-1] < evals[0] or result["eval_loss"] < evals[0], evals
+    evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
+    assert len(losses) == 8 and evals[0][0] == 0  # the base model's own validation loss
+    assert result["eval_loss"] < evals[0][1], evals  # fine-tuning lowered held-out loss
     # The figures the issue asks for, visible with `pytest -s`.
     with capsys.disabled():
         print(
-            f"\nSmolLM2-135M LoRA on CPU: {result['steps']} steps in {result['seconds']:.1f} s "
-            f"({result['seconds'] / result['steps']:.2f} s/step incl. load), "
-            f"{result['tokens_per_s']:.0f} tokens/s, peak RSS {result['peak_rss_mb']:.0f} MB, "
-            f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, "
-            f"eval {evals[0]:.3f} -> {result['eval_loss']:.3f}"
+            f"\nSmolLM2-135M LoRA on CPU: {result['steps']} steps, run {result['seconds']:.1f} s "
+            f"(incl. load + validation), {result['tokens_per_s']:.1f} training tokens/s, "
+            f"peak RSS {result['peak_rss_mb']:.0f} MB, train loss {losses[0]:.3f} -> "
+            f"{losses[-1]:.3f}, eval {evals[0][1]:.3f} -> {result['eval_loss']:.3f}"
         )

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ def merge_adapter(
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     adapter_dir, base_dir, out_dir = Path(adapter_dir), Path(base_dir), Path(out_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
@@ -49,14 +51,18 @@ def merge_adapter(
             hint="Re-run training, or restore the dequantised base it recorded.",
         )
     save_dtype = getattr(torch, _torch_dtype_name(base_dir / "config.json"))
-    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    try:
-        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise ExportError(
-            f"The adapter in {adapter_dir} does not fit the base {base_dir}: {exc}",
-            hint="Export with the base model the adapter was trained on.",
-        ) from None
+    # Library code stays quiet: no weight-loading bars or deprecation notices on the terminal.
+    hf_logging.disable_progress_bar()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+        try:
+            merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise ExportError(
+                f"The adapter in {adapter_dir} does not fit the base {base_dir}: {exc}",
+                hint="Export with the base model the adapter was trained on.",
+            ) from None
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or base_dir))
     if chat_template:
         # The template training used is the one the GGUF (and so llama.cpp) must carry.

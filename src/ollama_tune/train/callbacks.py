@@ -33,22 +33,32 @@ class ReportCallback(TrainerCallback):  # type: ignore[misc]
         self.start = time.monotonic()
         self.start_step = 0
         self.start_tokens = 0
+        self.step_seconds = 0.0
+        self.step_started = self.start
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         # After a resume, speed counts only the steps this process ran.
         self.start = time.monotonic()
         self.start_step = state.global_step
         self.start_tokens = state.num_input_tokens_seen or 0
+        self.step_seconds = 0.0
+        self.step_started = self.start
         if self.metrics_path.is_file() and state.global_step:
             kept = [json.loads(x) for x in self.metrics_path.read_text("utf-8").splitlines() if x]
             self.records = [r for r in kept if r.get("step", 0) <= state.global_step]
         if self.progress and state.is_world_process_zero:
             self.progress(PROGRESS_DESC, state.global_step, state.max_steps)
 
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.step_started = time.monotonic()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.step_seconds += time.monotonic() - self.step_started
+
     def tokens_per_s(self, state: Any) -> float:
-        elapsed = time.monotonic() - self.start
+        """Training throughput (all ranks' tokens), not counting validation or checkpoints."""
         tokens = (state.num_input_tokens_seen or 0) - self.start_tokens
-        return tokens / elapsed if elapsed > 0 else 0.0
+        return tokens / self.step_seconds if self.step_seconds > 0 else 0.0
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
         if not state.is_world_process_zero or not logs:

@@ -52,6 +52,9 @@ def train_lora(
     resume_from = _checkpoint_to_resume(run_dir, config.resume)
     from ollama_tune.models import resolve_base_model
 
+    if progress and plan.rank == 0:
+        # A GGUF base is dequantised on first use (a minute for 135M on a laptop): say so.
+        progress("preparing base model", 0, None)
     ref = resolve_base_model(config.base_model)
     model, tokenizer = _load(ref, config, plan)
     from ollama_tune.train.data import encode_rows, prepare_split, with_system
@@ -73,9 +76,7 @@ def train_lora(
         config, plan, model, tokenizer, train_rows, test_rows, progress, on_log
     )
     trainer.train(resume_from_checkpoint=resume_from)
-    eval_loss = None
-    if test_rows.rows:
-        eval_loss = trainer.evaluate().get("eval_loss")
+    eval_loss = _final_eval_loss(trainer, report) if test_rows.rows else None
     from ollama_tune.train.finish import write_outputs
 
     return write_outputs(
@@ -92,6 +93,15 @@ def train_lora(
         resumed_from=resume_from,
         started=started,
     )
+
+
+def _final_eval_loss(trainer: Any, report: Any) -> float | None:
+    """Validation loss of the weights we save; reuses the step's own evaluation if it ran."""
+    step = trainer.state.global_step
+    done = [r["eval_loss"] for r in report.records if r["step"] == step and "eval_loss" in r]
+    if done and not trainer.args.load_best_model_at_end:
+        return float(done[-1])
+    return trainer.evaluate().get("eval_loss")
 
 
 def _quiet_libraries() -> None:

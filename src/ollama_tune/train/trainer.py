@@ -88,6 +88,8 @@ def sft_args(config: TrainConfig, plan: Any, has_eval: bool) -> Any:
         max_steps=config.max_steps or -1,
         logging_steps=config.logging_steps,
         eval_strategy="steps" if has_eval else "no",
+        # The base model's validation loss is the first point of the curve.
+        eval_on_start=has_eval and not config.resume,
         eval_steps=eval_steps if has_eval else None,
         save_strategy="steps",
         save_steps=config.save_steps,
