@@ -106,3 +106,16 @@ def test_export_rejects_an_unknown_quantization_before_work(exported, tmp_path: 
         main(["export", str(run_dir), "--quant", "q3_x", "--out", str(tmp_path / "b")])
     assert exit_info.value.code == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_bundle_registers_in_ollama_with_create(exported, fake_ollama):  # type: ignore[no-untyped-def]
+    run_dir, _ = exported
+    bundle = run_dir / "bundle"
+    result = CliRunner().invoke(app, ["create", str(bundle), "--name", "tiny-bot"])
+    assert result.exit_code == 0, result.output
+    body = fake_ollama.last("/api/create").json
+    from ollama_tune._util import sha256_file
+
+    assert body["files"] == {"model-q8_0.gguf": f"sha256:{sha256_file(bundle / 'model-q8_0.gguf')}"}
+    assert "<|im_end|>" in body["parameters"]["stop"]
+    assert body["template"] == Modelfile.read(bundle / "Modelfile").template

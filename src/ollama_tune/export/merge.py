@@ -67,7 +67,9 @@ def merge_adapter(
     if chat_template:
         # The template training used is the one the GGUF (and so llama.cpp) must carry.
         tokenizer.chat_template = chat_template
-    _save_atomically(merged.to(save_dtype), tokenizer, out_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        _save_atomically(merged.to(save_dtype), tokenizer, out_dir)
     return out_dir
 
 
