@@ -141,13 +141,13 @@ def main() -> None:
     rows = [
         (
             "plain Trainer + PEFT (pad to longest)",
-            f"{plain_r['tokens_per_s']:.0f}",
+            f"{plain_r['tokens_per_s']:.1f}",
             plain_r["precision"],
             f"{plain_r['peak_rss_mb']:.0f}",
         ),
         (
             "ollama-tune train (packed)",
-            f"{ours_r['tokens_per_s']:.0f}",
+            f"{ours_r['tokens_per_s']:.1f}",
             ours_r["precision"],
             f"{ours_r['peak_rss_mb']:.0f}",
         ),

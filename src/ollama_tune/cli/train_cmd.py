@@ -17,7 +17,13 @@ from ollama_tune.errors import UsageError
 
 
 def _auto_bool(value: str, flag: str) -> bool | str:
-    mapping: dict[str, bool | str] = {"auto": "auto", "on": True, "true": True, "off": False, "false": False}
+    mapping: dict[str, bool | str] = {
+        "auto": "auto",
+        "on": True,
+        "true": True,
+        "off": False,
+        "false": False,
+    }
     if value.lower() not in mapping:
         raise UsageError(f"{flag}: expected auto, on or off; got {value!r}.", hint=f"{flag} auto")
     return mapping[value.lower()]
