@@ -6,7 +6,7 @@ plain side uses the defaults a typical tutorial uses: pad to the longest row, no
 Throughput counts real (non-padding) tokens per second of the training loop; model loading is
 excluded on both sides. Peak RSS is per process.
 
-    python bench/bench_train.py [--steps 4]
+    python bench/bench_train.py [--steps 8] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, emit, run_child, table
@@ -128,15 +129,20 @@ def plain(steps: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--mode", choices=["ours", "plain"])
+    ap.add_argument("--repeat", type=int, choices=[1, 2], default=2, help="runs per side")
     a = ap.parse_args()
     if a.mode:
         (ours if a.mode == "ours" else plain)(a.steps)
         return
     here = Path(__file__)
-    plain_r = run_child(here, "--mode", "plain", "--steps", str(a.steps))
-    ours_r = run_child(here, "--mode", "ours", "--steps", str(a.steps))
+    # ABBA order, best of each side: load from other jobs on a shared machine hits both.
+    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "ours": []}
+    for mode in ("plain", "ours", "ours", "plain")[: 2 * a.repeat]:
+        runs[mode].append(run_child(here, "--mode", mode, "--steps", str(a.steps)))
+    plain_r = max(runs["plain"], key=lambda r: r["tokens_per_s"])
+    ours_r = max(runs["ours"], key=lambda r: r["tokens_per_s"])
     ratio = ours_r["tokens_per_s"] / plain_r["tokens_per_s"]
     rows = [
         (
@@ -154,7 +160,8 @@ def main() -> None:
     ]
     print(
         table(
-            f"Training, SmolLM2-135M, LoRA r={LORA_R}, batch {BATCH}, {a.steps} steps",
+            f"Training, SmolLM2-135M, LoRA r={LORA_R}, batch {BATCH}, {a.steps} steps, "
+            f"best of {a.repeat} per side",
             rows,
             ("run", "tokens/s", "precision", "peak RSS MB"),
         )

@@ -76,7 +76,7 @@ def train_lora(
         config, plan, model, tokenizer, train_rows, test_rows, progress, on_log
     )
     trainer.train(resume_from_checkpoint=resume_from)
-    eval_loss = _final_eval_loss(trainer, report) if test_rows.rows else None
+    eval_loss = _final_eval_loss(trainer) if test_rows.rows else None
     from ollama_tune.train.finish import write_outputs
 
     return write_outputs(
@@ -95,10 +95,15 @@ def train_lora(
     )
 
 
-def _final_eval_loss(trainer: Any, report: Any) -> float | None:
-    """Validation loss of the weights we save; reuses the step's own evaluation if it ran."""
+def _final_eval_loss(trainer: Any) -> float | None:
+    """Validation loss of the weights we save; reuses the step's own evaluation if it ran.
+
+    Decided from `state.log_history`, which every DDP rank holds: evaluation is collective,
+    so all ranks must take the same branch or they wait on each other forever.
+    """
     step = trainer.state.global_step
-    done = [r["eval_loss"] for r in report.records if r["step"] == step and "eval_loss" in r]
+    history = trainer.state.log_history
+    done = [r["eval_loss"] for r in history if r.get("step") == step and "eval_loss" in r]
     if done and not trainer.args.load_best_model_at_end:
         return float(done[-1])
     return trainer.evaluate().get("eval_loss")
