@@ -37,13 +37,10 @@ CANDIDATES: tuple[Candidate, ...] = (
 # Training tokens/s (answer + prompt tokens) by model and device kind. `measured` rows come
 # from bench/bench_train.py (BENCHMARKS.md); the rest are estimates scaled by parameter count.
 THROUGHPUT: dict[tuple[str, str], tuple[float, str]] = {
-    ("smollm2-135m", "cpu"): (
-        20.0,
-        "measured: SmolLM2-135M LoRA fp32, 2 shared vCPUs (BENCHMARKS.md)",
-    ),
-    ("llama3.2:1b", "cpu"): (2.2, "estimate: the SmolLM2 CPU figure scaled by parameters"),
-    ("llama3.2:3b", "cpu"): (0.8, "estimate: the SmolLM2 CPU figure scaled by parameters"),
-    ("mistral:7b", "cpu"): (0.35, "estimate: the SmolLM2 CPU figure scaled by parameters"),
+    ("smollm2-135m", "cpu"): (130.0, "measured: LoRA r=8, fp32, 2 CPU cores (BENCHMARKS.md)"),
+    ("llama3.2:1b", "cpu"): (15.0, "estimate: the SmolLM2 CPU figure scaled by parameters"),
+    ("llama3.2:3b", "cpu"): (5.5, "estimate: the SmolLM2 CPU figure scaled by parameters"),
+    ("mistral:7b", "cpu"): (2.4, "estimate: the SmolLM2 CPU figure scaled by parameters"),
     ("smollm2-135m", "cuda"): (40000.0, "estimate: one 24 GB-class GPU, bf16"),
     ("llama3.2:1b", "cuda"): (9000.0, "estimate: one 24 GB-class GPU, bf16"),
     ("llama3.2:3b", "cuda"): (3500.0, "estimate: one 24 GB-class GPU, bf16"),

@@ -64,7 +64,7 @@ def test_cli_recommend_prints_a_table_and_json() -> None:
 def test_cpu_recommendation_drops_models_too_slow_for_the_data(tmp_path: Path) -> None:
     data = tmp_path / "faq.jsonl"
     row = {"instruction": "配送料はいくらですか？", "output": "全国一律550円です。" * 10}
-    data.write_text("\n".join(json.dumps(row, ensure_ascii=False) for _ in range(300)) + "\n")
+    data.write_text("\n".join(json.dumps(row, ensure_ascii=False) for _ in range(1000)) + "\n")
     res = recommend(data, machine=MachineInfo(ram_gb=32.0, cpu_count=2))
     one_b = next(f for f in res.fits if f.name == "llama3.2:1b")
     assert one_b.fits and one_b.est_minutes is not None and one_b.est_minutes > 120
