@@ -43,8 +43,16 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip().lower()
 
 
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
+
+
+def strip_code(text: str) -> str:
+    """Drop fenced and inline code: a Python answer explained in Japanese is Japanese."""
+    return _CODE.sub(" ", text)
+
+
 def _letters(text: str) -> list[str]:
-    return [c for c in text if c.isalpha()]
+    return [c for c in strip_code(text) if c.isalpha()]
 
 
 def japanese_ratio(text: str) -> float:

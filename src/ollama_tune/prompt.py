@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ollama_tune.data.model import Example
+from ollama_tune.data.tokens import estimate_tokens
 from ollama_tune.errors import UsageError
 from ollama_tune.modelfile import Modelfile, value_problem
 
@@ -73,12 +74,6 @@ class CustomizeResult:
     held_out: list[Example]
     budget: Budget
     warnings: list[str] = field(default_factory=list)
-
-
-def estimate_tokens(text: str) -> int:
-    """Conservative token estimate: 1 per non-ASCII character, 1 per 4 ASCII characters."""
-    ascii_chars = sum(1 for c in text if c.isascii())
-    return (len(text) - ascii_chars) + math.ceil(ascii_chars / 4)
 
 
 def token_counter(tokenizer: str | os.PathLike[str] | None) -> tuple[Callable[[str], int], str]:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ollama_tune.data.tokens import estimate_tokens
+
 Device = Literal["cpu", "cuda"]
 
 
@@ -138,16 +140,6 @@ def detect_machine() -> MachineInfo:
         gpu_name=gpu[0] if gpu else None,
         gpu_gb=round(gpu[1], 1) if gpu else None,
     )
-
-
-def estimate_tokens(text: str) -> int:
-    """Rough token count without a tokenizer: CJK ≈1.7 tokens/char, other text ≈4 chars/token.
-
-    Calibrated on the customer-support sample with SmolLM2's tokenizer (byte-level BPE splits
-    most kana/kanji into 1–2 tokens); larger multilingual vocabularies need fewer.
-    """
-    cjk = sum(1 for ch in text if ord(ch) >= 0x3000)
-    return int(cjk * 1.7 + (len(text) - cjk) / 4) + 1
 
 
 def measure_data(path: str | Path) -> DataInfo:

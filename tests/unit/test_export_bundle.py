@@ -119,3 +119,22 @@ def test_bundle_registers_in_ollama_with_create(exported, fake_ollama):  # type:
     assert body["files"] == {"model-q8_0.gguf": f"sha256:{sha256_file(bundle / 'model-q8_0.gguf')}"}
     assert "<|im_end|>" in body["parameters"]["stop"]
     assert body["template"] == Modelfile.read(bundle / "Modelfile").template
+
+
+def test_bundle_system_is_the_one_training_used(exported):  # type: ignore[no-untyped-def]
+    """Rows trained with the run's `system` prompt must be served with that same SYSTEM."""
+    from ollama_tune.export.bundle import build_modelfile
+    from ollama_tune.templates import convert_chat_template
+
+    run_dir, _ = exported
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    tpl = convert_chat_template(run["chat_template"], eos_token=run["eos_token"])
+    trained = {
+        **run,
+        "config": {**run.get("config", {}), "system": "丁寧な日本語で答えてください。"},
+    }
+    mf, _ = build_modelfile(trained, "model-q8_0.gguf", 512, tpl)
+    assert mf.system == "丁寧な日本語で答えてください。"
+    untouched = {**run, "config": {**run.get("config", {}), "system": None}}
+    mf, _ = build_modelfile(untouched, "model-q8_0.gguf", 512, tpl)
+    assert mf.system == tpl.default_system

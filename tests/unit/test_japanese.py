@@ -106,3 +106,16 @@ def test_structure_needs_two_steps_or_bullets() -> None:
 )
 def test_polite_questions_and_exclamations_count_as_polite(sentence: str) -> None:
     assert japanese.sentence_endings(sentence) == ["polite"]
+
+
+def test_code_blocks_do_not_change_the_language_of_an_answer() -> None:
+    from ollama_tune.japanese import detect_language, japanese_ratio
+
+    answer = (
+        "ファイルは with 文で開くのが安全です。\n```python\n"
+        "with open('data.txt', encoding='utf-8') as f:\n    content = f.read()\n"
+        "print(content.splitlines())\n```\n`read()` は全体を文字列で返します。"
+    )
+    assert detect_language(answer) == "ja"
+    assert japanese_ratio(answer) > 0.8
+    assert detect_language("```python\nprint('hello world')\n```\nUse print to write text.") == "en"

@@ -52,9 +52,10 @@ def test_shots_cover_different_topics_not_the_first_rows() -> None:
 
 
 def test_estimate_is_conservative_for_japanese_and_ascii() -> None:
-    assert estimate_tokens("返品できますか") == 7
+    # ≈1.7 tokens per CJK character (SmolLM2's byte-level BPE), ≈4 other characters per token.
+    assert estimate_tokens("返品できますか") == 12
     assert estimate_tokens("abcdefgh") == 2
-    assert estimate_tokens("返品 ok") == 3
+    assert estimate_tokens("返品 ok") == 5
 
 
 def test_build_sets_num_ctx_from_budget_and_holds_out_rows() -> None:

@@ -63,10 +63,13 @@ def build_modelfile(
         if s and s not in stops:
             stops.append(s)
     params = [("stop", s) for s in stops] + [("num_ctx", str(num_ctx))]
+    # Serving must see what training saw: rows without a system prompt were trained with the
+    # run's `system` when one was set, else with the chat template's own default.
+    system = (run.get("config") or {}).get("system") or tpl.default_system or None
     mf = Modelfile(
         from_=f"./{gguf_name}",
         template=tpl.template,
-        system=tpl.default_system or None,
+        system=system,
         parameters=params,
     )
     return mf, stops
