@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ollama_tune.cli import main
+from _cli import run_cli
 from ollama_tune.ollama import OllamaService
 
 pytestmark = pytest.mark.integration
@@ -20,15 +20,7 @@ pytestmark = pytest.mark.integration
 SUPPORT = Path(__file__).resolve().parents[2] / "examples" / "customer-support" / "train.jsonl"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def test_create_uploads_the_real_gguf_once(fake_ollama, capsys, smollm2_gguf, tmp_path) -> None:  # type: ignore[no-untyped-def]

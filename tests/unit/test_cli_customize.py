@@ -6,24 +6,14 @@ import json
 import shlex
 from pathlib import Path
 
-import pytest
-
-from ollama_tune.cli import main
+from _cli import run_cli
 from ollama_tune.modelfile import Modelfile
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORT = ROOT / "examples" / "customer-support" / "train.jsonl"
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def _write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:

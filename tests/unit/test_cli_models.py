@@ -5,20 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
+from _cli import run_cli
 
-from ollama_tune.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def test_list_show_rm(fake_ollama, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from ollama_tune.cli import main
+from _cli import run_cli
 
 # The guide's own style, with the mistakes people make when they copy it.
 BAD = """\
@@ -22,15 +20,7 @@ MESSAGE user 質問例2
 """
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def test_lint_reports_every_problem_with_its_line(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
