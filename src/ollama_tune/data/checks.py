@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ollama_tune.data.dedup import canonical, grams, jaccard, similar_pairs
-from ollama_tune.data.issues import Issue, LoadResult, sort_issues
+from ollama_tune.data.issues import Issue, IssueViews, LoadResult, sort_issues
 from ollama_tune.data.loader import load_examples
 from ollama_tune.data.model import Example
 from ollama_tune.data.row_checks import (
@@ -42,19 +42,11 @@ class CheckConfig:
 
 
 @dataclass
-class CheckResult:
+class CheckResult(IssueViews):
     load: LoadResult
     issues: list[Issue] = field(default_factory=list)
     token_counts: list[int] = field(default_factory=list)
     tokens_estimated: bool = True
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "warning"]
 
     @property
     def ok(self) -> bool:

@@ -77,8 +77,22 @@ class Rejected:
         return {"source": str(self.source), "reason": self.reason, "raw": self.raw}
 
 
+class IssueViews:
+    """`errors` / `warnings` views over a result's `issues` (load and check results share them)."""
+
+    issues: list[Issue]
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+
 @dataclass
-class LoadResult:
+class LoadResult(IssueViews):
     """Everything `load_examples` found: usable rows, problems, and rows it had to reject."""
 
     examples: list[Example] = field(default_factory=list)
@@ -91,14 +105,6 @@ class LoadResult:
     @property
     def rows_read(self) -> int:
         return len(self.examples) + len(self.rejected)
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity == "warning"]
 
 
 def sort_issues(issues: list[Issue]) -> list[Issue]:
