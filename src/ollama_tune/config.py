@@ -86,7 +86,7 @@ class CustomizeSection(_Section):
 class TrainSection(_Section):
     lora_r: int = Field(default=8, ge=1)
     lora_alpha: int = Field(default=16, ge=1)
-    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     epochs: float = Field(default=1.0, gt=0.0)
     max_steps: int | None = Field(default=None, ge=1)
     learning_rate: float = Field(default=2e-4, gt=0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ollama_tune.cli import app
@@ -69,3 +70,27 @@ def test_cpu_recommendation_drops_models_too_slow_for_the_data(tmp_path: Path) -
     one_b = next(f for f in res.fits if f.name == "llama3.2:1b")
     assert one_b.fits and one_b.est_minutes is not None and one_b.est_minutes > 120
     assert res.recommended == "smollm2-135m"
+
+
+def test_cpu_bf16_shortens_the_estimate_and_is_read_from_cpu_flags(tmp_path: Path) -> None:
+    from ollama_tune.recommend import CPU_BF16_SPEEDUP, _cpu_has_bf16
+
+    data = tmp_path / "faq.jsonl"
+    row = {"instruction": "配送料はいくらですか？", "output": "全国一律550円です。" * 10}
+    data.write_text("\n".join(json.dumps(row, ensure_ascii=False) for _ in range(200)) + "\n")
+
+    def smol(machine: MachineInfo) -> tuple[float | None, str]:
+        fit = next(f for f in recommend(data, machine=machine).fits if f.name == "smollm2-135m")
+        return fit.est_minutes, fit.throughput_source
+
+    fp32, bf16 = smol(MachineInfo(32.0, 2)), smol(MachineInfo(32.0, 2, cpu_bf16=True))
+    assert fp32[0] is not None and bf16[0] is not None
+    assert bf16[0] == pytest.approx(fp32[0] / CPU_BF16_SPEEDUP, abs=0.1)
+    assert "bf16" in bf16[1] and "bf16" not in fp32[1]
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 sha_ni\n")
+    assert _cpu_has_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert not _cpu_has_bf16(cpuinfo)
+    assert not _cpu_has_bf16(tmp_path / "missing")

@@ -159,7 +159,8 @@ def recommend(
         return
     m = result.machine
     gpu = f"{m.gpu_name} ({m.gpu_gb} GB)" if m.gpu_name else "none"
-    console.print(f"Machine: {m.ram_gb} GB RAM, {m.cpu_count} CPU cores, GPU: {gpu}")
+    bf16 = ", bf16 on CPU" if m.cpu_bf16 and not m.gpu_name else ""
+    console.print(f"Machine: {m.ram_gb} GB RAM, {m.cpu_count} CPU cores{bf16}, GPU: {gpu}")
     if result.data:
         d = result.data
         console.print(f"Data: {d.path}: {d.rows} rows, ≈{d.tokens} tokens per epoch")

@@ -27,7 +27,7 @@ class TrainConfig:
     output: Path | None = None
     lora_r: int = 8
     lora_alpha: int = 16
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
     learning_rate: float = 2e-4
     epochs: float = 1.0

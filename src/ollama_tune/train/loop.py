@@ -157,12 +157,11 @@ def plan_device(config: TrainConfig) -> Plan:
 
 def _cpu_has_native_bf16() -> bool:
     # Emulated bf16 is slower than fp32 on CPUs without AVX512-BF16/AMX, so "auto" skips it.
+    # torch's capability string says only "AVX512" on AVX512-BF16 CPUs: ask for the flags.
     import torch
 
-    check = getattr(torch.backends.cpu, "get_cpu_capability", None)
-    return bool(check and check() in ("AVX512_BF16", "AMX")) or bool(
-        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    )
+    flags = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in flags)
 
 
 def _wants_checkpointing(config: TrainConfig, model: Any) -> bool:

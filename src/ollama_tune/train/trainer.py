@@ -2,8 +2,8 @@
 
 Rows arrive tokenized (`input_ids` + `labels`, see `train.data`), so TRL skips its own
 tokenization and only packs them. Packing is padding-free (best-fit decreasing, position_ids
-reset per row, which transformers turns into a block-diagonal mask): no padding to max length
-and no cross-row attention.
+reset per row): no padding to max length and no cross-row attention. On CPU, `train.speed`
+scores only labelled positions and runs attention per packed row (see that module).
 """
 
 from __future__ import annotations
@@ -35,11 +35,17 @@ def build_trainer(
 
     has_eval = bool(test_rows.rows)
     args = sft_args(config, plan, has_eval)
+    trainer_class: Any = SFTTrainer
+    if not plan.cuda and not plan.unsloth:
+        from ollama_tune.train.speed import CompactLossSFTTrainer, use_packed_attention
+
+        use_packed_attention(model)
+        trainer_class = CompactLossSFTTrainer
     report = ReportCallback(config.run_dir / "metrics.jsonl", progress, on_log)
     callbacks: list[Any] = [report]
     if has_eval and config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
-    trainer = SFTTrainer(
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(train_rows.rows),

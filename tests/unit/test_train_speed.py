@@ -1,0 +1,135 @@
+"""CPU speed paths of training (`train.speed`) must change the speed only, never the numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from ollama_tune.train import TrainConfig
+from ollama_tune.train import loop as train_loop
+
+
+def _packed_batch(rows: list[list[int]]) -> dict[str, Any]:
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    collate = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True)
+    return collate([{"input_ids": r} for r in rows])  # type: ignore[no-any-return]
+
+
+def test_packed_attention_runs_per_row_and_matches_each_row_alone(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from ollama_tune.train import speed
+
+    reference = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    assert speed.use_packed_attention(model)
+    assert model.config._attn_implementation == speed.PACKED_ATTENTION
+    calls: list[tuple[int, bool]] = []
+    real = speed.sdpa_attention_forward
+
+    def spy(module: Any, query: torch.Tensor, *args: Any, **kw: Any) -> Any:
+        calls.append((query.shape[2], args[5] if len(args) > 5 else kw.get("is_causal")))
+        return real(module, query, *args, **kw)
+
+    monkeypatch.setattr(speed, "sdpa_attention_forward", spy)
+    rows = [list(range(100, 117)), list(range(300, 311)), list(range(500, 505))]
+    batch = _packed_batch(rows)
+    assert batch["cu_seq_lens_q"].tolist() == [0, 17, 28, 33]
+    with torch.no_grad():
+        packed = model(**batch, use_cache=False).logits[0]
+        starts = [0, 17, 28]
+        for start, row in zip(starts, rows, strict=True):
+            alone = reference(input_ids=torch.tensor([row]), use_cache=False).logits[0]
+            assert torch.allclose(packed[start : start + len(row)], alone, atol=1e-5)
+    # Two layers, three rows each, causal within each row and never over the whole pack.
+    assert sorted(calls) == sorted([(17, True), (11, True), (5, True)] * 2)
+
+    calls.clear()
+    with torch.no_grad():  # A padded batch (no cu_seq_lens) is plain SDPA with its mask.
+        ids = torch.tensor([rows[0], rows[1] + [0] * 6])
+        mask = torch.tensor([[1] * 17, [1] * 11 + [0] * 6])
+        got = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        want = reference(input_ids=ids, attention_mask=mask, use_cache=False).logits
+    assert torch.allclose(got[1, :11], want[1, :11], atol=1e-5)
+    assert [n for n, _ in calls] == [17, 17]
+
+
+def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path, tokenizer_rows: int = 6) -> Any:
+    from ollama_tune.data.model import Example, Message, SourceRef
+    from ollama_tune.models import resolve_base_model
+    from ollama_tune.train.data import encode_rows
+    from ollama_tune.train.trainer import build_trainer
+
+    cfg = TrainConfig(
+        data=[tmp_path / "unused.jsonl"], base_model=str(tiny_model_dir), output=tmp_path / "run"
+    )
+    # fp32 on CPU, whatever the machine has: the comparison needs exact arithmetic.
+    plan = train_loop.Plan(False, False, False, False, False, False, rank=0, world_size=1)
+    model, tok = train_loop._load(resolve_base_model(str(tiny_model_dir)), cfg, plan)
+    examples = [
+        Example(
+            messages=(
+                Message("user", f"送料はいくらですか？（{i}）"),
+                Message("assistant", "全国一律550円です。" * (1 + i % 3)),
+            ),
+            source=SourceRef("qa.jsonl", i + 1),
+        )
+        for i in range(tokenizer_rows)
+    ]
+    rows = encode_rows(tok, examples, cfg.max_seq_len)
+    empty = encode_rows(tok, [], cfg.max_seq_len)
+    trainer, _ = build_trainer(cfg, plan, model, tok, rows, empty, None, None)
+    return trainer
+
+
+def test_compact_loss_equals_trls_loss_gradients_and_metrics(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from trl import SFTTrainer
+
+    from ollama_tune.train.speed import CompactLossSFTTrainer
+
+    trainer = _cpu_trainer(tiny_model_dir, tmp_path)
+    assert isinstance(trainer, CompactLossSFTTrainer)
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["input_ids"].shape[0] == 1 and (batch["labels"] == -100).any()
+    model = trainer.model.train()
+    lora = [p for p in model.parameters() if p.requires_grad]
+
+    def run(compute: Any, **kw: Any) -> tuple[float, list[torch.Tensor], dict[str, float]]:
+        model.zero_grad()
+        trainer._metrics["train"].clear()
+        loss = compute(trainer, model, dict(batch), **kw)
+        loss.backward()
+        metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+        return float(loss.detach()), [p.grad.clone() for p in lora], metrics
+
+    for kw in ({}, {"num_items_in_batch": torch.tensor(40)}):
+        ours = run(CompactLossSFTTrainer.compute_loss, **kw)
+        theirs = run(SFTTrainer.compute_loss, **kw)
+        assert ours[0] == pytest.approx(theirs[0], rel=1e-5), kw
+        for a, b in zip(ours[1], theirs[1], strict=True):
+            assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+        assert ours[2]["mean_token_accuracy"] == pytest.approx(theirs[2]["mean_token_accuracy"])
+        assert ours[2]["entropy"] == pytest.approx(theirs[2]["entropy"], rel=1e-4)
+
+
+def test_cpu_bf16_auto_follows_the_cpus_own_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = TrainConfig(data=[tmp_path / "x.jsonl"])
+    cases = ((True, False, True), (False, True, True), (False, False, False))
+    for avx512_bf16, amx, expected in cases:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        plan = train_loop.plan_device(cfg)
+        assert plan.bf16 is expected and plan.precision == ("bf16" if expected else "fp32")
+    cfg.bf16 = False  # an explicit choice wins over the flags
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert train_loop.plan_device(cfg).bf16 is False
