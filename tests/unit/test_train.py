@@ -124,6 +124,8 @@ def test_training_writes_the_run_directory_and_loss_falls(
         Path(doc["data"]["train_path"]).read_text().splitlines()
     )
     assert doc["config"]["lora_r"] == 8 and doc["config"]["max_steps"] == 12
+    assert doc["config"]["attention"] == "ollama_tune_packed_sdpa"  # the CPU speed paths ran
+    assert doc["config"]["loss"] == "compact"
     assert set(doc["versions"]) >= {"torch", "transformers", "peft", "trl", "ollama_tune"}
     assert doc["metrics"]["steps"] == 12 == result.steps
     assert doc["metrics"]["tokens_per_s"] > 0 and doc["metrics"]["peak_rss_mb"] > 0

@@ -133,3 +133,19 @@ def test_cpu_bf16_auto_follows_the_cpus_own_flags(
     cfg.bf16 = False  # an explicit choice wins over the flags
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
     assert train_loop.plan_device(cfg).bf16 is False
+
+
+def test_compact_loss_is_used_only_for_models_that_keep_selected_logits(
+    tiny_model_dir: Path,
+) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from ollama_tune.train.speed import supports_compact_loss
+
+    assert supports_compact_loss(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)))
+
+    class OldStyle(torch.nn.Module):
+        def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+            return None
+
+    assert not supports_compact_loss(OldStyle())

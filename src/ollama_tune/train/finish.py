@@ -66,6 +66,8 @@ def _write_files(
     split: Any,
     result: TrainResult,
 ) -> None:
+    from ollama_tune.train.speed import CompactLossSFTTrainer
+
     run_dir = config.run_dir
     atomic_dir(run_dir / "adapter", lambda d: trainer.model.save_pretrained(str(d)))
     atomic_dir(run_dir / "tokenizer", lambda d: tokenizer.save_pretrained(str(d)))
@@ -78,6 +80,9 @@ def _write_files(
         "gradient_checkpointing": plan.gradient_checkpointing,
         "unsloth": plan.unsloth,
         "world_size": plan.world_size,
+        # Which speed paths ran (train.speed on CPU), for comparing runs' tokens/s.
+        "attention": getattr(trainer.model.config, "_attn_implementation", None),
+        "loss": "compact" if isinstance(trainer, CompactLossSFTTrainer) else "trl-fused",
     }
     write_run_json(
         run_dir / "run.json",

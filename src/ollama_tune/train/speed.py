@@ -16,6 +16,7 @@ Imported only when a CPU run starts (torch, transformers and trl load here).
 
 from __future__ import annotations
 
+import inspect
 from itertools import pairwise
 from typing import Any
 
@@ -71,6 +72,11 @@ def use_packed_attention(model: Any) -> bool:
     AttentionMaskInterface.register(PACKED_ATTENTION, sdpa_mask)
     model.set_attn_implementation(PACKED_ATTENTION)
     return True
+
+
+def supports_compact_loss(model: Any) -> bool:
+    """Models whose forward takes `logits_to_keep` (transformers' causal LMs since 4.50)."""
+    return "logits_to_keep" in inspect.signature(type(model).forward).parameters
 
 
 class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]

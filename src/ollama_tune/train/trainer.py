@@ -37,10 +37,11 @@ def build_trainer(
     args = sft_args(config, plan, has_eval)
     trainer_class: Any = SFTTrainer
     if not plan.cuda and not plan.unsloth:
-        from ollama_tune.train.speed import CompactLossSFTTrainer, use_packed_attention
+        from ollama_tune.train import speed
 
-        use_packed_attention(model)
-        trainer_class = CompactLossSFTTrainer
+        speed.use_packed_attention(model)
+        if speed.supports_compact_loss(model):
+            trainer_class = speed.CompactLossSFTTrainer
     report = ReportCallback(config.run_dir / "metrics.jsonl", progress, on_log)
     callbacks: list[Any] = [report]
     if has_eval and config.early_stopping_patience:
