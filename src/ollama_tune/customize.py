@@ -15,14 +15,21 @@ from typing import TYPE_CHECKING
 
 from ollama_tune._util import ProgressFn, atomic_write_text
 from ollama_tune.errors import OllamaError, UsageError
-from ollama_tune.prompt import CustomizeConfig, CustomizeResult, build_customization
+from ollama_tune.prompt import (
+    CustomizeConfig,
+    CustomizeResult,
+    PromptSettings,
+    build_customization,
+)
 
 if TYPE_CHECKING:
     from ollama_tune.ollama import OllamaService
 
 
-@dataclass
-class CustomizeRunConfig:
+@dataclass(kw_only=True)
+class CustomizeRunConfig(PromptSettings):
+    """`ollama-tune customize`: the prompt settings plus where the data and the model go."""
+
     data: list[Path]
     base_model: str
     model_name: str
@@ -32,14 +39,6 @@ class CustomizeRunConfig:
     host: str | None = None
     test: bool = False
     questions: Path | None = None
-    system: str | None = None
-    shots: int = 3
-    temperature: float | None = 0.7
-    top_p: float | None = 0.9
-    num_ctx: int | None = None
-    max_ctx: int = 32768
-    knowledge: bool = False
-    tokenizer: Path | None = None
     max_tokens: int = 384
 
 
@@ -79,15 +78,8 @@ def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) ->
         CustomizeConfig(
             examples=examples,
             base_model=config.base_model,
-            system=config.system,
-            shots=config.shots,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            num_ctx=config.num_ctx,
-            max_ctx=config.max_ctx,
-            knowledge=config.knowledge,
-            tokenizer=config.tokenizer,
             answer_tokens=config.max_tokens,
+            **config.prompt_settings(),
         )
     )
     path = atomic_write_text(config.output, build.modelfile.render()).resolve()

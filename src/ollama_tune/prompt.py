@@ -15,8 +15,9 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from ollama_tune.data.model import Example
 from ollama_tune.data.tokens import estimate_tokens
@@ -36,12 +37,10 @@ DEFAULT_SYSTEM_EN = (
 )
 
 
-@dataclass
-class CustomizeConfig:
-    """Inputs of the customize path (CLI flags mirror these names)."""
+@dataclass(kw_only=True)
+class PromptSettings:
+    """How a Modelfile is built from the data; shared by `CustomizeConfig` and the CLI's run."""
 
-    examples: Sequence[Example]
-    base_model: str
     system: str | None = None
     shots: int = 3
     temperature: float | None = 0.7
@@ -50,6 +49,18 @@ class CustomizeConfig:
     max_ctx: int = 32768
     knowledge: bool = False
     tokenizer: str | os.PathLike[str] | None = None
+
+    def prompt_settings(self) -> dict[str, Any]:
+        """Just these fields, to hand on to another config."""
+        return {f.name: getattr(self, f.name) for f in fields(PromptSettings)}
+
+
+@dataclass(kw_only=True)
+class CustomizeConfig(PromptSettings):
+    """Inputs of the customize path (CLI flags mirror these names)."""
+
+    examples: Sequence[Example]
+    base_model: str
     holdout: int = 3
     answer_tokens: int | None = None
 
