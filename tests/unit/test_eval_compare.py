@@ -118,6 +118,22 @@ def test_compare_scores_every_model_on_every_row_in_order() -> None:
     json.dumps(result.to_dict(), ensure_ascii=False)  # serialisable for report.json
 
 
+def test_an_answer_that_only_repeats_the_question_gets_no_fact_credit() -> None:
+    question = "30日以内なら返品できますか？"
+    row = Example(
+        (Message("user", question), Message("assistant", ROWS[0][1])),
+        SourceRef("t.jsonl", 1),
+        (("30日",),),
+    )
+    answers = {"echo.gguf": question, "good.gguf": "はい、30日以内なら承ります。"}
+    config = EvalConfig(models={"echo": "echo.gguf", "good": "good.gguf"}, examples=[row])
+    result = compare_models(
+        config, open_model=lambda ref: ScriptedModel(ref, {question: answers[ref]})
+    )
+    assert result.summaries()["echo"]["fact_recall"] == 0.0
+    assert result.summaries()["good"]["fact_recall"] == 1.0
+
+
 def test_bad_config_reports_every_problem_before_loading_models() -> None:
     def never(ref: str) -> ScriptedModel:
         raise AssertionError("must not open models")

@@ -47,6 +47,20 @@ def test_numbers_only_match_whole() -> None:
     assert check_facts("返金は15-7営業日", REF, [["5-7営業日"]]).recall == 0.0
 
 
+def test_a_repeated_question_earns_no_facts_but_a_confirming_answer_does() -> None:
+    question = "返品は30日以内ならできますか？"
+    echo = "返品は３０日以内ならできますか？　ご質問ありがとうございます。確認いたします。"
+    assert check_facts(echo, REF, FACTS, question=question).recall == 0.0
+    assert check_facts(echo, REF, FACTS).recall == pytest.approx(1 / 3)  # the old blind spot
+    confirm = "はい、商品到着後30日以内であれば返品できます。"
+    assert check_facts(confirm, REF, FACTS, question=question).recall == pytest.approx(1 / 3)
+    both = echo + "はい、30日以内なら承ります。"
+    assert check_facts(both, REF, FACTS, question=question).recall == pytest.approx(1 / 3)
+    # Through the per-answer scorer the evaluation uses.
+    assert score_answer(echo, REF, facts=FACTS, question=question).fact_recall == 0.0
+    assert check_facts("30日", REF, [["30日"]], question="30日？").recall == 1.0  # too short
+
+
 def test_any_alternative_in_a_group_counts() -> None:
     fc = check_facts("三十日以内にご連絡ください。", REF, [["30日", "三十日"]])
     assert fc.recall == 1.0

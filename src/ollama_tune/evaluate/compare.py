@@ -279,6 +279,7 @@ def _answer_one(model: GeneratorLike, ex: Example, options: Any) -> ModelAnswer:
             text,
             ex.answer,
             facts=ex.facts,
+            question=ex.question,
             done_reason=gen.done_reason,
             ttft_s=gen.ttft_s,
             total_s=gen.total_s,

@@ -23,6 +23,8 @@ _UNITS = (
 )
 # Runs on normalize_for_match() output: ranges already read "5~7", separators are gone.
 _NUMBER_TERM = re.compile(rf"\d+(?:[.:/~]\d+)*(?:{_UNITS})?")
+# Shorter questions ("送料は？") are too likely to occur in a genuine answer to be treated as echo.
+ECHO_MIN_CHARS = 6
 _QUOTED = re.compile(r"[「『]([^「」『』]{1,40})[」』]")
 
 
@@ -78,11 +80,22 @@ def contains_fact(answer_norm: str, alternative: str) -> bool:
 
 
 def check_facts(
-    answer: str, reference: str, facts: Sequence[Sequence[str]] | None = None
+    answer: str,
+    reference: str,
+    facts: Sequence[Sequence[str]] | None = None,
+    *,
+    question: str = "",
 ) -> FactCheck:
-    """Fact recall of `answer`: the row's `facts` groups, or ones derived from `reference`."""
+    """Fact recall of `answer`: the row's `facts` groups, or ones derived from `reference`.
+
+    A copy of the question inside the answer proves nothing, so facts count only outside it
+    (small models often open by repeating the question).
+    """
     groups = tuple(tuple(g) for g in facts if g) if facts else derive_facts(reference)
     norm = japanese.normalize_for_match(answer)
+    asked = japanese.normalize_for_match(question)
+    if len(asked) >= ECHO_MIN_CHARS:
+        norm = norm.replace(asked, " ")
     found = tuple(any(contains_fact(norm, alt) for alt in g) for g in groups)
     return FactCheck(groups=groups, found=found, derived=not facts)
 
@@ -127,6 +140,7 @@ def score_answer(
     reference: str,
     *,
     facts: Sequence[Sequence[str]] | None = None,
+    question: str = "",
     done_reason: str = "stop",
     ttft_s: float | None = None,
     total_s: float = 0.0,
@@ -134,7 +148,7 @@ def score_answer(
     completion_tokens: int | None = None,
 ) -> AnswerMetrics:
     """Score one answer against its reference (and facts, when the row has them)."""
-    fc = check_facts(answer, reference, facts)
+    fc = check_facts(answer, reference, facts, question=question)
     ref_lang = japanese.detect_language(reference)
     ans_lang = japanese.detect_language(answer)
     # Politeness applies when the reference is Japanese. A non-Japanese answer there did not
