@@ -11,7 +11,7 @@ After the matmuls, two costs dominated a CPU step (SmolLM2-135M, profiled in BEN
   sequence (the collator's `cu_seq_lens_q`) with `is_causal=True`, in fp32: on CPU, bf16 SDPA
   is slower than fp32 at these lengths.
 
-Imported only when a CPU run starts (torch, transformers and trl load here).
+Imported only by a training run (torch, transformers and trl load here); used on CPU only.
 """
 
 from __future__ import annotations
