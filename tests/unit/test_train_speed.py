@@ -60,7 +60,7 @@ def test_packed_attention_runs_per_row_and_matches_each_row_alone(
     assert [n for n, _ in calls] == [17, 17]
 
 
-def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path, tokenizer_rows: int = 6) -> Any:
+def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path) -> Any:
     from ollama_tune.data.model import Example, Message, SourceRef
     from ollama_tune.models import resolve_base_model
     from ollama_tune.train.data import encode_rows
@@ -80,7 +80,7 @@ def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path, tokenizer_rows: int = 6) 
             ),
             source=SourceRef("qa.jsonl", i + 1),
         )
-        for i in range(tokenizer_rows)
+        for i in range(6)
     ]
     rows = encode_rows(tok, examples, cfg.max_seq_len)
     empty = encode_rows(tok, [], cfg.max_seq_len)
