@@ -7,12 +7,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test setup lint typecheck unit integration sysdeps docs bench clean
+.PHONY: demo test setup lint typecheck unit integration sysdeps ollama docs bench clean
 
 demo: $(STAMP)
 	$(VENV)/bin/ollama-tune run examples/customer-support/recipe.yaml
 
-test: $(STAMP) sysdeps lint typecheck
+test: $(STAMP) sysdeps ollama lint typecheck
 	$(VENV)/bin/pytest tests/unit tests/integration
 
 setup: $(STAMP)
@@ -33,15 +33,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 # System tools the tests use: Go's own text/template (the engine Ollama renders TEMPLATE with)
 # proves generated templates render what training saw; headless Chromium proves the HTML report
-# renders. Both come from Debian's packages.
+# renders; nlohmann/json and stb_image are headers the Ollama build needs (its Go module leaves
+# out llama.cpp's vendor/ folder). All come from Debian's packages.
 sysdeps:
 	@missing=""; command -v go >/dev/null 2>&1 || missing="$$missing golang-go"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -f /usr/include/nlohmann/json_fwd.hpp ] || missing="$$missing nlohmann-json3-dev"; \
+	[ -f /usr/include/stb/stb_image.h ] || missing="$$missing libstb-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# The real Ollama server the integration tests start (`ollama serve` on 127.0.0.1), built once per
+# machine from its Go module into ~/.cache/ollama-tune/tools; OLLAMA_BIN=/path/ollama uses yours.
+ollama: sysdeps
+	@PYTHON=$(PYTHON) scripts/build-ollama.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
@@ -53,7 +61,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit
 
-integration: $(STAMP) sysdeps
+integration: $(STAMP) sysdeps ollama
 	$(VENV)/bin/pytest tests/integration
 
 docs: $(STAMP)

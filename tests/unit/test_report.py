@@ -109,3 +109,18 @@ def test_loss_png_of_the_run_is_used_when_there_is_no_metrics_file(tmp_path: Pat
     out = write_report(res, tmp_path / "r", loss_curves={"a": run})
     assert (tmp_path / "r" / "charts" / "loss-a.png").read_bytes() == png
     assert base64.b64encode(png).decode() in out.html.read_text("utf-8")
+
+
+def test_models_served_by_ollama_come_with_the_command_that_runs_them(tmp_path: Path) -> None:
+    answers = {ROWS[0][0]: "30日以内です。", ROWS[1][0]: "送料無料です。"}
+    config = EvalConfig(
+        models={"base": "base.gguf", "tuned": "ollama:support-ft"}, examples=_examples()
+    )
+    result = compare_models(config, open_model=lambda ref: ScriptedModel(ref, answers))
+    out = write_report(result, tmp_path / "report")
+    md = out.markdown.read_text("utf-8")
+    assert "- **tuned**: `ollama:support-ft` — try it: `ollama run support-ft`" in md
+    assert "- **base**: `base.gguf`\n" in md  # a file is not an Ollama model: no command
+    html_text = out.html.read_text("utf-8")
+    assert "try it: <code>ollama run support-ft</code>" in html_text
+    assert html_text.count("ollama run") == 1

@@ -63,6 +63,10 @@ def _render_result(result: Any) -> None:
         console.print(summary)
     if result.report:
         console.print(f"Report: [bold]{result.report}[/bold]")
+    if result.run_commands:
+        console.print("Created in Ollama; try it with:")
+        for cmd in result.run_commands:
+            console.print(f"  {cmd}", highlight=False, soft_wrap=True)
     if result.create_commands:
         console.print("Import into Ollama with:")
         for cmd in result.create_commands:
@@ -76,6 +80,7 @@ def _result_json(result: Any) -> dict[str, Any]:
         "report": str(result.report) if result.report else None,
         "bundle": str(result.bundle) if result.bundle else None,
         "create_commands": result.create_commands,
+        "run_commands": result.run_commands,
         "gates_passed": result.gates_passed,
         "stages": [
             {"name": s.name, "status": s.status, "seconds": s.seconds, "note": s.note}

@@ -41,6 +41,7 @@ class PipelineResult:
     report: Path | None = None
     bundle: Path | None = None
     create_commands: list[str] = field(default_factory=list)
+    run_commands: list[str] = field(default_factory=list)
     gates_passed: bool = True
     summary: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -54,7 +55,7 @@ def run_recipe(
     stages: list[Stage] | None = None,
 ) -> PipelineResult:
     """Run every stage of `recipe` in its workdir; stages with unchanged inputs are skipped."""
-    from ollama_tune.pipeline.finish import create_commands
+    from ollama_tune.pipeline.finish import create_commands, run_commands
     from ollama_tune.pipeline.stages import build_stages
 
     ctx = Context(recipe=recipe, workdir=Path(recipe.workdir), progress=progress or noop_progress)
@@ -69,6 +70,7 @@ def run_recipe(
         report=Path(ev["report_md"]) if ev.get("report_md") else None,
         bundle=Path(bundle) if bundle else None,
         create_commands=create_commands(ctx),
+        run_commands=run_commands(ctx),
         gates_passed=bool(ev.get("gates_passed", True)),
         summary=ev.get("summary", {}),
     )

@@ -16,16 +16,22 @@ from ollama_tune.pipeline.stages import base_gguf, is_embedded
 
 
 def create_commands(ctx: Context) -> list[str]:
-    """The `ollama create` commands for what this run produced (printed at the end)."""
+    """The `ollama create` commands for what this run produced but did not create itself."""
+    created = set(ctx.outputs.get("create", {}).get("created", []))
     cmds = []
     custom = ctx.outputs.get("customize", {}).get("modelfile")
-    if custom:
+    if custom and ctx.recipe.customized_name not in created:
         cmds.append(f"ollama create {ctx.recipe.customized_name} -f {shlex.quote(custom)}")
     bundle = ctx.outputs.get("export", {}).get("bundle")
-    if bundle:
+    if bundle and ctx.recipe.tuned_name not in created:
         mf = shlex.quote(str(Path(bundle) / "Modelfile"))
         cmds.append(f"ollama create {ctx.recipe.tuned_name} -f {mf}")
     return cmds
+
+
+def run_commands(ctx: Context) -> list[str]:
+    """`ollama run NAME` for each model this run created in Ollama."""
+    return [f"ollama run {name}" for name in ctx.outputs.get("create", {}).get("created", [])]
 
 
 def _service(ctx: Context, timeout: float = 300.0) -> Any:

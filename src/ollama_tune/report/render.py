@@ -112,6 +112,7 @@ def build_view(result: EvalResult, charts: dict[str, bytes]) -> dict[str, Any]:
         "title": "ollama-tune evaluation report",
         "labels": labels,
         "models": result.models,
+        "run_commands": {m.label: ollama_run_command(m.ref) for m in result.models},
         "summary": summary_rows(result),
         "gates": result.gates,
         "passed": result.passed,
@@ -141,6 +142,16 @@ def _md(text: object) -> str:
     return s.replace("\r", "").replace("\n", "<br>")
 
 
+def ollama_run_command(ref: str) -> str | None:
+    """`ollama run NAME` for a model served by Ollama (`ollama:NAME`), else None."""
+    return f"ollama run {ref.removeprefix('ollama:')}" if ref.startswith("ollama:") else None
+
+
+def _try_it(ref: str) -> str:
+    cmd = ollama_run_command(ref)
+    return f" — try it: `{_md(cmd)}`" if cmd else ""
+
+
 def _md_block(text: str) -> list[str]:
     """A model answer as a Markdown blockquote, HTML-escaped, line breaks kept."""
     lines = html.escape(text, quote=False).replace("\r", "").split("\n") or [""]
@@ -155,7 +166,7 @@ def render_markdown(view: dict[str, Any]) -> str:
         f"seed {view['settings']['seed']}, max tokens {view['settings']['max_tokens']}"
     )
     out += ["", "## Models", ""]
-    out += [f"- **{_md(m.label)}**: `{_md(m.ref)}`" for m in view["models"]]
+    out += [f"- **{_md(m.label)}**: `{_md(m.ref)}`{_try_it(m.ref)}" for m in view["models"]]
     out += ["", "## Summary", "", "| metric | " + " | ".join(map(_md, view["labels"])) + " |"]
     out.append("|---|" + "---:|" * len(view["labels"]))
     for row in view["summary"]:
