@@ -63,6 +63,8 @@ class CustomizeRunResult:
     host: str | None
     create_command: str
     answers: list[TestAnswer] = field(default_factory=list)
+    # What loading normalised (e.g. whitespace Ollama would strip), shown as notes.
+    notes: list[str] = field(default_factory=list)
 
 
 def create_command(name: str, path: Path) -> str:
@@ -71,9 +73,14 @@ def create_command(name: str, path: Path) -> str:
 
 def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) -> CustomizeRunResult:
     """Build and write the Modelfile, then create (and optionally test) the model in Ollama."""
-    from ollama_tune.data import read_examples
+    from ollama_tune.data import load_examples
+    from ollama_tune.data.loader import usable_examples
+    from ollama_tune.data.paths import check_output_file, refuse_input_as_output
 
-    examples = read_examples(config.data if len(config.data) > 1 else config.data[0])
+    check_output_file(config.output, "--output")
+    refuse_input_as_output([config.output], config.data, "--output")
+    load = load_examples(config.data if len(config.data) > 1 else config.data[0])
+    examples = usable_examples(load)
     build = build_customization(
         CustomizeConfig(
             examples=examples,
@@ -85,6 +92,7 @@ def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) ->
     path = atomic_write_text(config.output, build.modelfile.render()).resolve()
     command = create_command(config.model_name, path)
     result = CustomizeRunResult(config.model_name, build, path, False, None, command)
+    result.notes = [f"{i.source}: {i.message}" for i in load.notes]
     if not config.create:
         return result
     from ollama_tune.ollama import OllamaService

@@ -190,6 +190,26 @@ def _split(examples: Sequence[Example], holdout: int) -> tuple[list[Example], li
     return [e for i, e in enumerate(examples) if i not in picks], [examples[i] for i in picks]
 
 
+def _where(examples: Sequence[Example]) -> str:
+    lines = ", ".join(str(e.source) for e in examples[:10])
+    return lines + (f" and {len(examples) - 10} more" if len(examples) > 10 else "")
+
+
+def _fewer_shots(
+    config: CustomizeConfig, held_out: Sequence[Example], unusable: Sequence[Example]
+) -> str:
+    """Why the Modelfile has fewer examples than --shots asked for, naming the rows."""
+    why = [f"the data has {len(config.examples)} row(s)"]
+    if held_out:
+        why.append(f"{len(held_out)} held out as test questions ({_where(held_out)})")
+    if unusable:
+        why.append(f"{len(unusable)} cannot be written in a Modelfile ({_where(unusable)})")
+    used = len(config.examples) - len(held_out) - len(unusable)
+    return f"{min(used, config.shots)} of the {config.shots} example(s) asked for: " + "; ".join(
+        why
+    )
+
+
 def build_customization(config: CustomizeConfig) -> CustomizeResult:
     """Choose the shots, budget the context and build the Modelfile; refuse when it cannot fit."""
     if not config.examples:
@@ -206,6 +226,8 @@ def build_customization(config: CustomizeConfig) -> CustomizeResult:
         else:
             usable.append(ex)
     shots = [usable[i] for i in select_diverse([e.question for e in usable], config.shots)]
+    if len(shots) < config.shots:
+        warnings.append(_fewer_shots(config, held_out, [e for e in pool if e not in usable]))
     system = config.system if config.system is not None else default_system(config.examples)
     if config.knowledge:
         bad = [p for p in (_row_problem(e) for e in pool) if p]

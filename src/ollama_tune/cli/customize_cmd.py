@@ -77,6 +77,8 @@ def _render(result) -> None:  # type: ignore[no-untyped-def]
     from ollama_tune.cli._common import console
 
     b = result.build.budget
+    for note in result.notes:
+        console.print(f"[blue]note:[/blue] {note}", highlight=False, markup=False)
     for warning in result.build.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     console.print(

@@ -59,6 +59,7 @@ class CheckResult(IssueViews):
             "usable_rows": len(self.load.examples),
             "errors": len(self.errors),
             "warnings": len(self.warnings),
+            "notes": len(self.notes),
             "formats": self.load.formats,
             "encodings": self.load.encodings,
             "issues": [i.to_dict() for i in self.issues],
@@ -196,5 +197,5 @@ def validate_dataset(config: CheckConfig) -> CheckResult:
                 )
             )
     if config.strict:
-        issues = [i.as_error() for i in issues]
+        issues = [i.as_error() if i.severity == "warning" else i for i in issues]
     return CheckResult(load, sort_issues(issues), counts, tokens_estimated=not config.tokenizer)

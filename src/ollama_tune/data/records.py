@@ -21,6 +21,61 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 _MAX_OBJECT_LINES = 500
 
 
+class JsonNumber(str):
+    """A JSON number (or NaN/Infinity) kept as the exact text in the file.
+
+    Python's json would turn `1.50` into 1.5 and `1e3` into 1000.0; a message about the value
+    must quote what the user wrote, and no number may become text without a word.
+    """
+
+
+class JsonObject(dict[str, Any]):
+    """A JSON object that remembers which keys it held more than once (json keeps the last)."""
+
+    duplicates: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> JsonObject:
+    obj = JsonObject(pairs)
+    seen: set[str] = set()
+    obj.duplicates = []
+    for key, _ in pairs:
+        if key in seen and key not in obj.duplicates:
+            obj.duplicates.append(key)
+        seen.add(key)
+    return obj
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object,
+    parse_float=JsonNumber,
+    parse_int=JsonNumber,
+    parse_constant=JsonNumber,
+)
+
+
+def loads(text: str) -> Any:
+    """`json.loads` that keeps numbers as `JsonNumber` and objects as `JsonObject`."""
+    value, end = _DECODER.raw_decode(text, len(text) - len(text.lstrip()))
+    if text[end:].strip():
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+def duplicate_keys(value: Any) -> list[str]:
+    """Every key found twice in one object anywhere inside `value` (walked without recursion)."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, JsonObject):
+            found += [k for k in item.duplicates if k not in found]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
 @dataclass
 class RawRecord:
     line: int
@@ -64,7 +119,7 @@ def iter_jsonl(text: str) -> Iterator[RawRecord]:
         if not line.strip():
             continue
         try:
-            yield RawRecord(n, line, json.loads(line))
+            yield RawRecord(n, line, loads(line))
             continue
         except json.JSONDecodeError as exc:
             error = f"invalid JSON: {exc.msg}"
@@ -84,7 +139,7 @@ def _multi_line_object(lines: list[str], start: int) -> tuple[Any, int] | None:
     # Bounded, so a file full of broken lines stays linear.
     rest = "\n".join(lines[start : start + _MAX_OBJECT_LINES])
     try:
-        value, end = json.JSONDecoder().raw_decode(rest, len(rest) - len(rest.lstrip()))
+        value, end = _DECODER.raw_decode(rest, len(rest) - len(rest.lstrip()))
     except (json.JSONDecodeError, RecursionError):
         return None
     tail = rest[end:].split("\n", 1)[0]
@@ -99,7 +154,7 @@ def _line_of(text: str, pos: int) -> int:
 
 def iter_json_array(text: str) -> Iterator[RawRecord]:
     """Walk a JSON array element by element so every row keeps its own line number."""
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     pos = len(text) - len(text.lstrip())
     pos += 1  # the "["
     while True:

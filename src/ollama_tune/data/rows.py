@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ollama_tune.data.model import ROLES, Example, Message, Role, SourceRef
+from ollama_tune.data.normalize import trim
+from ollama_tune.data.records import JsonNumber
 
 Schema = Literal["seed", "messages", "prompt-completion"]
 SCHEMAS: tuple[str, ...] = ("seed", "messages", "prompt-completion")
-FIELDS: tuple[str, ...] = ("instruction", "input", "output", "system", "facts")
+FIELDS: tuple[str, ...] = ("instruction", "input", "output", "system", "facts", "history")
 
 # Column/key names people use, lower-cased; the canonical name always wins over an alias.
 _ALIAS_WORDS = {
@@ -25,6 +27,7 @@ _ALIAS_WORDS = {
     "output": "output answer completion response a 回答 回答内容 答え 返答 応答 出力",
     "system": "system system_prompt システム システムプロンプト",
     "facts": "facts 事実 ファクト",
+    "history": "history 履歴",
 }
 ALIASES: dict[str, str] = {
     word: name for name, words in _ALIAS_WORDS.items() for word in words.split()
@@ -37,10 +40,37 @@ class RowOutcome:
     # (severity, code, message, hint); the loader attaches the source.
     problems: list[tuple[str, str, str, str]] = field(default_factory=list)
     unknown_keys: list[str] = field(default_factory=list)
+    # Some text had surrounding whitespace that was trimmed (the loader counts these rows).
+    trimmed: bool = False
+
+    def text(self, value: str) -> str:
+        """`value` trimmed of the whitespace Ollama would strip, noting that it was."""
+        kept = trim(value)
+        self.trimmed |= kept != value
+        return kept
 
     def error(self, code: str, message: str, hint: str) -> RowOutcome:
         self.problems.append(("error", code, message, hint))
         return self
+
+
+def not_text(where: str, value: Any) -> tuple[str, str] | None:
+    """(message, hint) when a value that must be text is a number, boolean, list or object.
+
+    Numbers are not turned into text: `1.50` would silently become "1.5" and NaN "nan".
+    """
+    if isinstance(value, str) and not isinstance(value, JsonNumber):
+        return None
+    if isinstance(value, (JsonNumber, bool)):
+        shown = str(value) if isinstance(value, JsonNumber) else str(value).lower()
+        kind = "a JSON number" if isinstance(value, JsonNumber) else "a JSON boolean"
+        return (
+            f"{where} is {shown} ({kind}), expected text",
+            f'quote it so the exact text is kept: "{shown}"',
+        )
+    kinds = ((dict, "an object"), (list, "a list"), (type(None), "null"))
+    kind = next((k for t, k in kinds if isinstance(value, t)), type(value).__name__)
+    return f"{where} is {kind}, expected text", f"write {where} as a JSON string"
 
 
 def resolve_keys(keys: list[str], mapping: dict[str, str] | None) -> dict[str, str]:
@@ -78,9 +108,9 @@ def _facts(value: Any) -> tuple[tuple[str, ...], ...] | None:
         return None
     groups: list[tuple[str, ...]] = []
     for group in value:
-        if isinstance(group, str):
+        if not_text("", group) is None:
             groups.append((group,))
-        elif isinstance(group, list) and group and all(isinstance(s, str) for s in group):
+        elif isinstance(group, list) and group and all(not_text("", s) is None for s in group):
             groups.append(tuple(group))
         else:
             return None
@@ -120,33 +150,59 @@ def seed_row(
                     f"add an '{name}' key, or name the column with --map COLUMN={name}",
                 )
             continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "system":
-            value = str(value)  # spreadsheets turn "30" into a number
-        if not isinstance(value, str):
-            out.error(
-                "wrong-type",
-                f"'{key}' is {type(value).__name__}, expected a string",
-                f"write '{key}' as a JSON string",
-            )
+        problem = not_text(f"'{key}'", value)
+        if problem is not None:
+            out.error("wrong-type", *problem)
             continue
         if name in ("instruction", "output") and not value.strip():
             out.error("empty-field", f"'{key}' is empty", f"fill in '{key}' or delete the row")
-        texts[name] = value
+        texts[name] = out.text(value)
     facts = _read_facts(record, by_field.get("facts"), out)
+    history = _read_history(record, by_field.get("history"), out)
     if out.problems:
         return out
     user = texts["instruction"]
     if texts.get("input", "").strip():
         user = f"{user}\n\n{texts['input']}"
-    msgs = [Message("user", user), Message("assistant", texts["output"])]
+    msgs = [m for q, a in history for m in (Message("user", q), Message("assistant", a))]
+    msgs += [Message("user", user), Message("assistant", texts["output"])]
     if texts.get("system", "").strip():
         msgs.insert(0, Message("system", texts["system"]))
     extra: dict[str, object] = {
         "instruction": texts["instruction"],
         "input": texts.get("input", ""),
     }
+    if history:
+        extra["history"] = history
     out.example = Example(tuple(msgs), source, facts, extra)
     return out
+
+
+_HISTORY_HINT = 'write history as earlier [question, answer] pairs: [["Q1", "A1"], ["Q2", "A2"]]'
+
+
+def _read_history(
+    record: dict[str, Any], key: str | None, out: RowOutcome
+) -> list[tuple[str, str]]:
+    """Alpaca's `history`: earlier turns of the conversation, oldest first."""
+    if key is None or record.get(key) in (None, "", []):
+        return []
+    value = record[key]
+    pairs: list[tuple[str, str]] = []
+    for i, pair in enumerate(value if isinstance(value, list) else [value]):
+        if not isinstance(pair, list) or len(pair) != 2:
+            out.error("wrong-type", f"'{key}'[{i}] is not a [question, answer] pair", _HISTORY_HINT)
+            return []
+        for j, text in enumerate(pair):
+            problem = not_text(f"'{key}'[{i}][{j}]", text)
+            if problem is not None:
+                out.error("wrong-type", *problem)
+                return []
+            if not text.strip():
+                out.error("empty-field", f"'{key}'[{i}][{j}] is empty", "fill it in or drop it")
+                return []
+        pairs.append((out.text(pair[0]), out.text(pair[1])))
+    return pairs
 
 
 def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
@@ -164,12 +220,9 @@ def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
             "unknown-role", f"{where} has role {role!r}", "use one of: system, user, assistant"
         )
         return None
-    if not isinstance(content, str):
-        out.error(
-            "wrong-type",
-            f"{where}.content is {type(content).__name__}, expected a string",
-            "write the content as a JSON string",
-        )
+    problem = not_text(f"{where}.content", content)
+    if problem is not None or not isinstance(content, str):
+        out.error("wrong-type", *(problem or ("", "")))
         return None
     if not content.strip() and role != "system":
         out.error(
@@ -177,7 +230,7 @@ def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
         )
         return None
     known: Role = role
-    return Message(known, content)
+    return Message(known, out.text(content))
 
 
 def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
