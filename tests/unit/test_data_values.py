@@ -161,3 +161,51 @@ def test_format_is_detected_per_row(tmp_path: Path, capsys: Capsys) -> None:
     code, report = _check_json(capsys, path)
     assert code == 0 and report["usable_rows"] == 12 and report["errors"] == 0
     assert report["formats"] == {str(path): "messages+seed"}
+
+
+def _csv(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "faq.csv"
+    path.write_text("question,answer\n" + body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "opened"),
+    [
+        # The quote closes in the middle of a later cell: rows 3-5 were silently one row.
+        ('q1,a1\nq2,"a2 stray\nq3,a3\nq4,"a4"\nq5,a5\n', "line 3 (column 4)"),
+        # Never closed: the rest of the file became one cell.
+        ('q1,a1\n"q2 stray,a2\nq3,a3\nq4,a4\n', "line 3 (column 1)"),
+    ],
+)
+def test_a_stray_csv_quote_is_an_error_saying_where_it_opened(
+    body: str, opened: str, tmp_path: Path, capsys: Capsys
+) -> None:
+    path = _csv(tmp_path, body)
+    code, report = _check_json(capsys, path)
+    (error,) = [i for i in _issues(report) if i["code"] == "stray-quote"]
+    assert code == 1 and error["line"] == 3 and opened in str(error["message"])
+    assert "stray" in str(error["hint"])
+    code, _, _ = run_cli(capsys, "data", "convert", str(path), str(tmp_path / "o.jsonl"))
+    rejected = read_jsonl(tmp_path / "o.rejected.jsonl")
+    assert (
+        code == 1 and len(read_jsonl(tmp_path / "o.jsonl")) + len(rejected) == report["rows_read"]
+    )
+    assert "q3,a3" in str(rejected[0]["raw"])
+
+
+def test_a_legitimate_multi_line_csv_cell_still_loads(tmp_path: Path, capsys: Capsys) -> None:
+    path = _csv(tmp_path, 'q1,"一行目\n二行目, カンマも"\nq2,"a ""quoted"" word"\n')
+    code, report = _check_json(capsys, path)
+    assert code == 1 and report["usable_rows"] == 2 and report["errors"] == 1  # too-few-rows
+    code, _, _ = run_cli(capsys, "data", "convert", str(path), str(tmp_path / "o.jsonl"))
+    assert code == 0
+    assert read_jsonl(tmp_path / "o.jsonl")[0]["output"] == "一行目\n二行目, カンマも"
+
+
+def test_a_csv_cell_over_the_csv_module_limit_loads(tmp_path: Path, capsys: Capsys) -> None:
+    long_answer = "長い回答です。" * 30_000  # 210,000 characters > csv's 131,072 default
+    path = _csv(tmp_path, f'q1,"{long_answer}"\n')
+    code, out, _ = run_cli(capsys, "data", "convert", str(path), str(tmp_path / "o.jsonl"))
+    assert code == 0 and "read 1, written 1" in out
+    assert read_jsonl(tmp_path / "o.jsonl")[0]["output"] == long_answer

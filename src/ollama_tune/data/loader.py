@@ -42,6 +42,14 @@ PathLike = str | os.PathLike[str]
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
+_SYNTAX_HINTS = {
+    "invalid-json": "fix the syntax of this row "
+    "(one JSON object per line for JSONL; quoted cells for CSV)",
+    "stray-quote": 'remove the stray " (or double it as "" inside a quoted cell); a quoted cell '
+    'ends with " followed by a comma or the end of the line',
+}
+
+
 def parse_mapping(spec: str | None) -> dict[str, str] | None:
     """`question=instruction,context=input,answer=output` → {column: field}."""
     if not spec:
@@ -256,7 +264,7 @@ def _load_record(
             rec,
             code,
             message,
-            "fix the syntax of this row (one JSON object per line for JSONL; quoted cells for CSV)",
+            _SYNTAX_HINTS.get(code, _SYNTAX_HINTS["invalid-json"]),
         )
         return
     outcome = record_to_example(rec.value, source, schema, mapping)

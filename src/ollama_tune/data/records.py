@@ -179,6 +179,16 @@ def iter_json_array(text: str) -> Iterator[RawRecord]:
 
 def iter_csv(text: str, delimiter: str) -> Iterator[RawRecord]:
     """Rows as dicts keyed by the header; line numbers are where each row starts."""
+    # A long answer is not a syntax error: allow any cell the text itself can hold.
+    old_limit = csv.field_size_limit()
+    csv.field_size_limit(max(old_limit, min(len(text) + 1, 2**31 - 1)))
+    try:
+        yield from _csv_rows(text, delimiter)
+    finally:
+        csv.field_size_limit(old_limit)
+
+
+def _csv_rows(text: str, delimiter: str) -> Iterator[RawRecord]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     lines = split_lines(text)
     try:
@@ -202,11 +212,56 @@ def iter_csv(text: str, delimiter: str) -> Iterator[RawRecord]:
         line, start = start, reader.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(header):
+        stray = _stray_quote(raw, line, delimiter) if start - line > 1 else None
+        if stray is not None:
+            yield RawRecord(line, raw, error=("stray-quote", stray))
+        elif len(row) != len(header):
             msg = f"{len(row)} columns, the header has {len(header)}"
             yield RawRecord(line, raw, error=("invalid-csv", msg))
-            continue
-        yield RawRecord(line, raw, dict(zip(header, row, strict=True)))
+        else:
+            yield RawRecord(line, raw, dict(zip(header, row, strict=True)))
+
+
+def _stray_quote(raw: str, first_line: int, delimiter: str) -> str | None:
+    """Why a row spanning lines is really rows merged by a stray quote (None if it is not).
+
+    A legitimate multi-line cell is closed by a quote followed by the delimiter or the line
+    end; the lenient reader instead glues whatever follows into the cell, silently.
+    """
+    try:
+        rows = list(csv.reader(io.StringIO(raw, newline=""), delimiter=delimiter, strict=True))
+        if len(rows) == 1:
+            return None
+    except csv.Error:
+        pass
+    opened = _multi_line_quote(raw, delimiter)
+    line = first_line + raw.count("\n", 0, opened)
+    column = opened - raw.rfind("\n", 0, opened)
+    last = first_line + raw.count("\n")
+    return (
+        f"a quote opened at line {line} (column {column}) is not closed where the cell ends, "
+        f'so lines {first_line}-{last} were read as one row: a stray " merges rows'
+    )
+
+
+def _multi_line_quote(raw: str, delimiter: str) -> int:
+    """Offset of the opening quote of the first quoted cell that runs past a line end."""
+    opened, quoted, field_start = 0, False, True
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if quoted:
+            if ch == '"' and raw[i + 1 : i + 2] == '"':
+                i += 1
+            elif ch == '"':
+                quoted = False
+            elif ch in "\r\n":
+                return opened
+        elif ch == '"' and field_start:
+            opened, quoted = i, True
+        field_start = not quoted and ch in (delimiter, "\n", "\r")
+        i += 1
+    return opened
 
 
 def _raw(lines: list[str], first: int, last: int) -> str:
