@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import cast
 
 from ollama_tune.data.encoding import check_encoding_name, decode_bytes, has_undecodable
+from ollama_tune.data.formats import (
+    dataset_info_mapping,
+    detect_schema,
+    record_to_example,
+    text_row,
+)
 from ollama_tune.data.issues import Issue, LoadResult, Rejected, printable
 from ollama_tune.data.model import Example, SourceRef
 from ollama_tune.data.paths import read_data_file
@@ -27,14 +33,7 @@ from ollama_tune.data.records import (
     duplicate_keys,
     iter_records,
 )
-from ollama_tune.data.rows import (
-    FIELDS,
-    SCHEMAS,
-    Schema,
-    detect_schema,
-    record_to_example,
-    resolve_keys,
-)
+from ollama_tune.data.rows import FIELDS, SCHEMAS, Schema, resolve_keys
 from ollama_tune.errors import DataError, UsageError
 
 FORMATS: tuple[str, ...] = (*SCHEMAS, *CONTAINERS)
@@ -112,8 +111,22 @@ def load_examples(
     path_list = _as_paths(paths)
     result = LoadResult()
     for path, data in zip(path_list, _read_bytes(path_list), strict=True):
-        _load_file(str(path), path.suffix, data, result, format, encoding, mapping)
+        file_mapping = mapping if mapping is not None else _dataset_info(path, result)
+        _load_file(str(path), path.suffix, data, result, format, encoding, file_mapping)
     return result
+
+
+def _dataset_info(path: Path, result: LoadResult) -> dict[str, str] | None:
+    found = dataset_info_mapping(path)
+    if found is None:
+        return None
+    mapping, info = found
+    pairs = ", ".join(f"{k}={v}" for k, v in mapping.items())
+    result.issues.append(
+        Issue("note", SourceRef(str(path), 1), "dataset-info",
+              f"columns named by {info}: {pairs}", "pass --map to use other columns")
+    )  # fmt: skip
+    return mapping
 
 
 def _load_file(
@@ -138,7 +151,7 @@ def _load_file(
     seen = _FileNotes()
     for rec in records:
         # Detected per row: a file mixing chat rows and seed rows loads both.
-        schema = forced or detect_schema(rec.value)
+        schema = forced or detect_schema(rec.value, mapping)
         if rec.error is None:
             seen.schemas.setdefault(schema, None)
         _load_record(name, rec, schema, mapping, result, seen)
@@ -154,6 +167,7 @@ class _FileNotes:
     schemas: dict[str, None] = field(default_factory=dict)
     unknown: dict[str, list[int]] = field(default_factory=dict)
     trimmed: list[int] = field(default_factory=list)
+    plain_text: list[int] = field(default_factory=list)
 
 
 def _lines_text(lines: list[int]) -> str:
@@ -174,6 +188,18 @@ def _file_notes(name: str, tabular: bool, seen: _FileNotes, result: LoadResult) 
                 f"unknown {'column' if tabular else 'key'} {key!r} is ignored{more}",
                 "rename it (e.g. with --map COLUMN=FIELD) or remove it; "
                 f"known fields: {', '.join(FIELDS)}, messages",
+            )
+        )
+    if seen.plain_text:
+        _, code, message, hint = text_row().problems[0]
+        n = len(seen.plain_text)
+        result.issues.append(
+            Issue(
+                "error",
+                SourceRef(name, seen.plain_text[0]),
+                code,
+                f"{message} ({n} row{'s' if n > 1 else ''}: lines {_lines_text(seen.plain_text)})",
+                hint,
             )
         )
     if seen.trimmed:
@@ -268,6 +294,12 @@ def _load_record(
         )
         return
     outcome = record_to_example(rec.value, source, schema, mapping)
+    if schema == "text" and outcome.example is None:
+        # Said once per file (the fix is the same for every row), each row still rejected.
+        seen.plain_text.append(rec.line)
+        reason = "; ".join(f"{c}: {m}" for _, c, m, _ in outcome.problems)
+        result.rejected.append(Rejected(source, reason, printable(rec.raw)))
+        return
     for key in outcome.unknown_keys:
         seen.unknown.setdefault(key, []).append(rec.line)
     for key in duplicate_keys(rec.value):

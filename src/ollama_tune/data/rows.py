@@ -15,8 +15,8 @@ from ollama_tune.data.model import ROLES, Example, Message, Role, SourceRef
 from ollama_tune.data.normalize import trim
 from ollama_tune.data.records import JsonNumber
 
-Schema = Literal["seed", "messages", "prompt-completion"]
-SCHEMAS: tuple[str, ...] = ("seed", "messages", "prompt-completion")
+Schema = Literal["seed", "messages", "prompt-completion", "sharegpt", "text"]
+SCHEMAS: tuple[str, ...] = ("seed", "messages", "prompt-completion", "sharegpt", "text")
 FIELDS: tuple[str, ...] = ("instruction", "input", "output", "system", "facts", "history")
 
 # Column/key names people use, lower-cased; the canonical name always wins over an alias.
@@ -91,15 +91,6 @@ def resolve_keys(keys: list[str], mapping: dict[str, str] | None) -> dict[str, s
             out[key] = target
             taken.add(target)
     return out
-
-
-def detect_schema(value: Any) -> Schema:
-    if isinstance(value, dict):
-        if "messages" in value:
-            return "messages"
-        if "prompt" in value and "completion" in value:
-            return "prompt-completion"
-    return "seed"
 
 
 def _facts(value: Any) -> tuple[tuple[str, ...], ...] | None:
@@ -205,8 +196,11 @@ def _read_history(
     return pairs
 
 
-def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
-    where = f"messages[{i}]"
+_TOOL_ROLES = ("function_call", "observation", "tool", "function", "ipython")
+
+
+def _message(i: int, m: Any, out: RowOutcome, key: str = "messages") -> Message | None:
+    where = f"{key}[{i}]"
     if not isinstance(m, dict):
         out.error(
             "wrong-type",
@@ -215,6 +209,14 @@ def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
         )
         return None
     role, content = m.get("role"), m.get("content")
+    if role in _TOOL_ROLES:
+        out.error(
+            "tool-turn",
+            f"{where} is a {role!r} (tool-calling) turn, which a Modelfile or a chat "
+            "fine-tune here cannot carry",
+            "keep rows of plain question→answer turns; drop the tool-calling conversations",
+        )
+        return None
     if role not in ROLES:
         out.error(
             "unknown-role", f"{where} has role {role!r}", "use one of: system, user, assistant"
@@ -233,17 +235,24 @@ def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
     return Message(known, out.text(content))
 
 
-def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
+def messages_row(
+    record: dict[str, Any],
+    source: SourceRef,
+    key: str = "messages",
+    turns: list[Any] | None = None,
+    known: tuple[str, ...] = (),
+) -> RowOutcome:
+    """OpenAI chat rows; other chat formats hand in their `turns` already in role/content form."""
     out = RowOutcome()
-    out.unknown_keys = [k for k in record if k not in ("messages", "facts")]
-    raw = record.get("messages")
+    out.unknown_keys = [k for k in record if k not in (key, "facts", *known)]
+    raw = record.get(key) if turns is None else turns
     if not isinstance(raw, list) or not raw:
         return out.error(
             "wrong-type",
-            "'messages' is not a non-empty list",
-            'write "messages": [{"role": "user", ...}, {"role": "assistant", ...}]',
+            f"'{key}' is not a non-empty list",
+            f'write "{key}": [{{"role": "user", ...}}, {{"role": "assistant", ...}}]',
         )
-    msgs = [msg for i, item in enumerate(raw) if (msg := _message(i, item, out)) is not None]
+    msgs = [msg for i, m in enumerate(raw) if (msg := _message(i, m, out, key)) is not None]
     facts = _read_facts(record, "facts", out)
     if out.problems:
         return out
@@ -254,10 +263,12 @@ def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
             "add the answer as a message with role 'assistant'",
         )
     if not any(m.role == "user" for m in msgs):
+        # OpenAI's fine-tuning accepts system + assistant alone; here every row is asked.
         return out.error(
             "missing-field",
-            "the conversation has no user turn",
-            "add the question as a message with role 'user'",
+            "the conversation has no user turn: ollama-tune needs the question to build "
+            "few-shot examples and to test the model",
+            "add the question as a message with role 'user' before the answer",
         )
     if msgs[-1].role != "assistant":
         out.problems.append(
@@ -270,17 +281,3 @@ def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
         )
     out.example = Example(tuple(msgs), source, facts)
     return out
-
-
-def record_to_example(
-    value: Any, source: SourceRef, schema: Schema, mapping: dict[str, str] | None
-) -> RowOutcome:
-    if not isinstance(value, dict):
-        return RowOutcome().error(
-            "not-an-object",
-            f"the row is a JSON {type(value).__name__}, expected an object",
-            'write each row as an object, e.g. {"instruction": "...", "output": "..."}',
-        )
-    if schema == "messages":
-        return messages_row(value, source)
-    return seed_row(value, source, mapping)
