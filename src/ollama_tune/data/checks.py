@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ollama_tune.data.dedup import canonical, grams, jaccard, similar_pairs
+from ollama_tune.data.dedup import canonical, find_duplicates, grams, jaccard
 from ollama_tune.data.issues import Issue, IssueViews, LoadResult, sort_issues
 from ollama_tune.data.loader import load_examples
 from ollama_tune.data.model import Example
@@ -71,32 +71,33 @@ def _lines(examples: Sequence[Example], idx: Sequence[int]) -> str:
 
 
 def duplicate_issues(examples: Sequence[Example]) -> list[Issue]:
+    """Each copy of a row points at its first; each row of a near-duplicate group at the
+    first row of the group it resembles."""
     out: list[Issue] = []
-    texts = [row_text(e) for e in examples]
-    exact: dict[str, int] = {}
-    for j, text in enumerate(texts):
-        i = exact.setdefault(canonical(text), j)
-        if i != j:
-            out.append(
-                Issue(
-                    "warning",
-                    examples[j].source,
-                    "duplicate",
-                    f"same row as {examples[i].source} (after normalisation)",
-                    "delete one of them: duplicates over-weight a row in training",
-                )
+    found = find_duplicates([row_text(e) for e in examples])
+    for group in found.groups:
+        out += [
+            Issue(
+                "warning",
+                examples[j].source,
+                "duplicate",
+                f"same row as {examples[group[0]].source} (after normalisation)",
+                "delete one of them: duplicates over-weight a row in training",
             )
-    for i, j, sim in similar_pairs(texts):
-        if canonical(texts[i]) != canonical(texts[j]):
-            out.append(
-                Issue(
-                    "warning",
-                    examples[j].source,
-                    "near-duplicate",
-                    f"{sim:.0%} similar to {examples[i].source}",
-                    "merge them or make them clearly different; split keeps them together",
-                )
+            for j in group[1:]
+        ]
+    group_of = found.group_of()
+    for a, b, sim in found.near:
+        out += [
+            Issue(
+                "warning",
+                examples[j].source,
+                "near-duplicate",
+                f"{sim:.0%} similar to {examples[a].source}",
+                "merge them or make them clearly different; split keeps them together",
             )
+            for j in group_of[b]
+        ]
     return out
 
 
