@@ -13,8 +13,8 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 
 from ollama_tune.japanese import normalize_text
 
