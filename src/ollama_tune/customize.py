@@ -23,6 +23,7 @@ from ollama_tune.prompt import (
 )
 
 if TYPE_CHECKING:
+    from ollama_tune.data.model import Example
     from ollama_tune.ollama import OllamaService
 
 
@@ -40,6 +41,8 @@ class CustomizeRunConfig(PromptSettings):
     test: bool = False
     questions: Path | None = None
     max_tokens: int = 384
+    # Rows held out of the examples/knowledge as --test questions (None: 3, 0 with knowledge).
+    test_questions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) ->
             examples=examples,
             base_model=config.base_model,
             answer_tokens=config.max_tokens,
+            holdout=config.test_questions,
             **config.prompt_settings(),
         )
     )
@@ -108,7 +112,7 @@ def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) ->
         ) from None
     result.created = True
     if config.test:
-        result.answers = _ask(service, config, build, progress)
+        result.answers = _ask(service, config, build, examples, progress)
     return result
 
 
@@ -129,14 +133,17 @@ def _ask(
     service: OllamaService,
     config: CustomizeRunConfig,
     build: CustomizeResult,
+    examples: list[Example],
     progress: ProgressFn | None,
 ) -> list[TestAnswer]:
-    from ollama_tune.prompt import load_questions
+    from ollama_tune.prompt import load_questions, spread
 
     if config.questions is not None:
         pairs: list[tuple[str, str | None]] = [(q, None) for q in load_questions(config.questions)]
     else:
-        pairs = [(ex.question, ex.answer) for ex in build.held_out]
+        # Nothing held out (--knowledge keeps every row): ask a few rows it knows.
+        rows = build.held_out or spread(examples, 3)
+        pairs = [(ex.question, ex.answer) for ex in rows]
     answers = []
     for i, (question, expected) in enumerate(pairs):
         if progress:

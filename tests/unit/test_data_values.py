@@ -209,3 +209,32 @@ def test_a_csv_cell_over_the_csv_module_limit_loads(tmp_path: Path, capsys: Caps
     code, out, _ = run_cli(capsys, "data", "convert", str(path), str(tmp_path / "o.jsonl"))
     assert code == 0 and "read 1, written 1" in out
     assert read_jsonl(tmp_path / "o.jsonl")[0]["output"] == long_answer
+
+
+def _customize(capsys: Capsys, tmp_path: Path, *extra: str) -> tuple[int, str, str, str]:
+    path = write_jsonl(tmp_path / "faq.jsonl", seed_rows(10))
+    mf = tmp_path / "Modelfile"
+    code, out, err = run_cli(
+        capsys, "customize", "-d", str(path), "-b", "llama3", "-n", "x", "-o", str(mf),
+        "--no-create", "--knowledge", "-k", "2", *extra,
+    )  # fmt: skip
+    return code, " ".join(out.split()), err, Modelfile.read(mf).system or "" if code == 0 else ""
+
+
+def test_knowledge_keeps_every_row_unless_test_questions_says_otherwise(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    code, out, err, system = _customize(capsys, tmp_path)
+    assert code == 0, err
+    assert all(f"Q: {r['instruction']}" in system for r in seed_rows(10))
+    assert "Held out" not in out
+    code, out, err, system = _customize(capsys, tmp_path, "--test-questions", "2")
+    held = [r for r in seed_rows(10) if f"Q: {r['instruction']}" not in system]
+    assert code == 0 and len(held) == 2, err
+    path = tmp_path / "faq.jsonl"
+    assert (
+        f"Held out 2 row(s) as test questions, not in the examples and the knowledge block: {path}:"
+        in out
+    )
+    code, _, err, _ = _customize(capsys, tmp_path, "--test-questions", "-1")
+    assert code == 2 and "--test-questions -1" in err
