@@ -65,7 +65,8 @@ FILES = typer.Argument(..., help="Data files: JSONL, JSON array, CSV or TSV.", s
 FORMAT = typer.Option(
     None,
     "--format",
-    help="seed, messages, prompt-completion, jsonl, json, csv or tsv (default: detect).",
+    help="seed, messages, sharegpt, prompt-completion, text, jsonl, json, csv or tsv "
+    "(default: detect, row by row).",
 )
 ENCODING = typer.Option(None, "--encoding", help="e.g. utf-8, cp932, utf-16 (default: detect).")
 MAP = typer.Option(
