@@ -143,3 +143,14 @@ def test_random_recipe_bytes_give_issues_never_crash(data: bytes) -> None:
         path = Path(d) / "recipe.yaml"
         path.write_bytes(data)
         _recipe_never_crashes(path)
+
+
+@FUZZ
+@given(text=st.text(max_size=40))
+def test_canonical_equals_the_normalise_then_strip_definition(text: str) -> None:
+    import re
+
+    from ollama_tune.data.dedup import canonical
+    from ollama_tune.japanese import normalize_text
+
+    assert canonical(text) == re.sub(r"[\W_]+", "", normalize_text(text))

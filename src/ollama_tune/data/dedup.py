@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+import unicodedata
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
-
-from ollama_tune.japanese import normalize_text
 
 NEAR_DUP_THRESHOLD = 0.8
 # Punctuation, symbols, spaces and controls (Unicode-aware); "_" counts as a word character.
@@ -24,8 +22,12 @@ _NON_WORD = re.compile(r"[\W_]+")
 
 
 def canonical(text: str) -> str:
-    """Normalised text with punctuation, symbols and spaces removed."""
-    return _NON_WORD.sub("", normalize_text(text))
+    """Normalised text with punctuation, symbols and spaces removed.
+
+    The same as `_NON_WORD.sub("", normalize_text(text))`, without collapsing the spaces the
+    substitution removes anyway (this runs once per row of every data set).
+    """
+    return _NON_WORD.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def grams(text: str, n: int = 3) -> frozenset[str]:
@@ -69,12 +71,20 @@ def find_duplicates(texts: Sequence[str], threshold: float = NEAR_DUP_THRESHOLD)
         if key is None:
             key = seen[text] = canonical(text)
         by_text.setdefault(key, []).append(i)
+    from ollama_tune.data.prefix_join import similar_texts
+
     groups = list(by_text.values())
     firsts = [g[0] for g in groups]
-    near = [
-        (firsts[a], firsts[b], sim)
-        for a, b, sim in _prefix_join([grams(k) for k in by_text], threshold)
-    ]
+    keys = list(by_text)
+    sets: dict[int, frozenset[str]] = {}
+
+    def verify(a: int, b: int) -> float:
+        for k in (a, b):
+            if k not in sets:
+                sets[k] = grams(keys[k])
+        return jaccard(sets[a], sets[b])
+
+    near = [(firsts[a], firsts[b], sim) for a, b, sim in similar_texts(keys, threshold, verify)]
     return Duplicates(groups, near)
 
 
@@ -88,32 +98,6 @@ def similar_pairs(
     for a, b, sim in found.near:
         pairs += [(min(i, j), max(i, j), sim) for i in group_of[a] for j in group_of[b]]
     return sorted((min(i, j), max(i, j), sim) for i, j, sim in pairs)
-
-
-def _prefix_join(sets: list[frozenset[str]], threshold: float) -> list[tuple[int, int, float]]:
-    """Pairs (i < j) of distinct sets with Jaccard >= threshold, by prefix filtering."""
-    df: Counter[str] = Counter(chain.from_iterable(sets))
-    # Rarest first, ties by first appearance: any one total order keeps the search exact, and
-    # an integer key per gram is far cheaper than sorting (count, text) tuples in every row.
-    rank = dict(zip(df, [(count << 32) | r for r, count in enumerate(df.values())], strict=True))
-    index: dict[str, list[int]] = defaultdict(list)
-    prefix_len: list[int] = []
-    pairs: list[tuple[int, int, float]] = []
-    for j, s in enumerate(sets):
-        ordered = sorted(s, key=rank.__getitem__)
-        # Two sets with Jaccard >= t share a gram among the first |s| - ceil(t*|s|) + 1 of each
-        # (rarest first), so only those prefixes are indexed and probed.
-        prefix = ordered[: len(ordered) - math.ceil(threshold * len(ordered)) + 1]
-        prefix_len.append(len(prefix))
-        shared = Counter(chain.from_iterable([index[g] for g in prefix]))
-        for i in sorted(shared):
-            if _may_reach(len(sets[i]), prefix_len[i], len(s), len(prefix), shared[i], threshold):
-                sim = jaccard(sets[i], s)
-                if sim >= threshold:
-                    pairs.append((i, j, sim))
-        for g in prefix:
-            index[g].append(j)
-    return pairs
 
 
 def _may_reach(la: int, pa: int, lb: int, pb: int, shared: int, threshold: float) -> bool:
