@@ -154,3 +154,30 @@ def test_canonical_equals_the_normalise_then_strip_definition(text: str) -> None
     from ollama_tune.japanese import normalize_text
 
     assert canonical(text) == re.sub(r"[\W_]+", "", normalize_text(text))
+
+
+def _detect_language_by_char(text: str) -> str:
+    """The per-character definition `detect_language` had before it counted with findall."""
+    from ollama_tune.japanese import _HANGUL, _JA, _KANA, _LATIN, _letters
+
+    letters = _letters(text)
+    if len(letters) < 2:
+        return "unknown"
+    n = len(letters)
+    kana = sum(1 for c in letters if _KANA.match(c))
+    ja = sum(1 for c in letters if _JA.match(c))
+    hangul = sum(1 for c in letters if _HANGUL.match(c))
+    latin = sum(1 for c in letters if _LATIN.match(c))
+    if ja / n >= 0.3:
+        return "ja" if kana > 0 or ja / n < 0.5 or kana / max(ja, 1) > 0.05 else "zh"
+    if hangul / n >= 0.3:
+        return "ko"
+    return "en" if latin / n >= 0.6 else "other"
+
+
+@FUZZ
+@given(text=st.text(alphabet="aZé한글ひらカナ漢字々ー1 。`x", max_size=30) | st.text(max_size=30))
+def test_detect_language_counts_like_the_per_character_definition(text: str) -> None:
+    from ollama_tune.japanese import detect_language
+
+    assert detect_language(text) == _detect_language_by_char(text)
