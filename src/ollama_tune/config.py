@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ollama_tune.errors import UsageError
+from ollama_tune.recipe_yaml import duplicate_keys, key_node, node_for, read_yaml
 
 # Types llama.cpp's quantizer (through llama-cpp-python) and the converter produce.
 QUANTS: tuple[str, ...] = (
@@ -60,15 +71,56 @@ ModelRole = Literal["base", "customized", "tuned"]
 MODEL_ROLES: tuple[ModelRole, ...] = ("base", "customized", "tuned")
 
 
+def _numeric(annotation: Any) -> bool:
+    args = typing.get_args(annotation) or (annotation,)
+    return any(a in (int, float) for a in args) and bool not in args
+
+
 class _Section(BaseModel):
     # Unknown keys are errors: a typo like `lora_rank` must not silently use the default.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # `epochs: .inf` or `nan` is never meant: numbers must be finite.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _bool_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads `true` as a boolean and pydantic would take it as 1.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+            raise ValueError(f"expected a number, got {str(value).lower()} (a YAML boolean)")
+        return value
+
+
+def _check_format(value: str | None) -> str | None:
+    from ollama_tune.data.loader import FORMATS
+
+    if value is not None and value not in FORMATS:
+        raise ValueError(f"unknown data format {value!r}; use one of: {', '.join(FORMATS)}")
+    return value
+
+
+def check_host(value: str | None) -> str | None:
+    """`host`, `host:port` or `http(s)://host:port`, as OLLAMA_HOST takes them."""
+    if value is None:
+        return None
+    text = value.strip()
+    candidate = text if "://" in text else f"http://{text}"
+    try:
+        parts = urlsplit(candidate)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise ValueError(f"malformed Ollama host {value!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"malformed Ollama host {value!r}: write HOST, HOST:PORT or http://HOST:PORT"
+        )
+    return value
 
 
 class DataSection(_Section):
     train: Path
     test: Path | None = None
-    format: str | None = None
+    format: Annotated[str | None, AfterValidator(_check_format)] = None
     test_ratio: float = Field(default=0.15, gt=0.0, lt=1.0)
     seed: int = 42
 
@@ -126,7 +178,7 @@ class OllamaNames(_Section):
 
 
 class OllamaSection(_Section):
-    host: str | None = None
+    host: Annotated[str | None, AfterValidator(check_host)] = None
     names: OllamaNames = Field(default_factory=lambda: OllamaNames())
     create: Literal["auto", "always", "never"] = "auto"
 
@@ -179,53 +231,6 @@ class RecipeIssue:
         return f"{self.path}:{self.line}"
 
 
-def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read recipe {path}: {exc.strerror}",
-            hint="pass the path of a recipe YAML, e.g. examples/customer-support/recipe.yaml",
-        ) from None
-    try:
-        return yaml.safe_load(text), yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise UsageError(
-            f"{path}{line}: the recipe is not valid YAML ({getattr(exc, 'problem', exc)})",
-            hint="check indentation (spaces, not tabs) and quote values containing ':' or '#'",
-        ) from None
-
-
-def _node_for(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
-    """Walk the composed YAML tree along a pydantic error location; the deepest match wins."""
-    node = root
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == str(part)), None)
-            if nxt is None:
-                return node
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                return node
-            node = node.value[part]
-        else:
-            return node
-    return node
-
-
-def _key_node(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
-    """The node of the key itself (for unknown keys: point at the typo, not its value)."""
-    parent = _node_for(root, loc[:-1])
-    if isinstance(parent, yaml.MappingNode):
-        for k, _v in parent.value:
-            if k.value == str(loc[-1]):
-                return k
-    return parent
-
-
 def _model_for(loc: tuple[Any, ...]) -> type[BaseModel]:
     model: type[BaseModel] = Recipe
     for part in loc:
@@ -262,7 +267,7 @@ def _issues_from_validation(
     for err in exc.errors():
         loc = tuple(err["loc"])
         # A validator on a list reports at the list; point at the bad item when we can.
-        node = _key_node(root, loc) if err["type"] == "extra_forbidden" else _node_for(root, loc)
+        node = key_node(root, loc) if err["type"] == "extra_forbidden" else node_for(root, loc)
         line = node.start_mark.line + 1 if node is not None else 1
         key = ".".join(str(p) for p in loc) or "(recipe)"
         msg = str(err["msg"]).removeprefix("Value error, ")
@@ -301,7 +306,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
 def _prepare(
     path: Path, overrides: dict[str, Any] | None
 ) -> tuple[dict[str, Any], yaml.Node | None]:
-    raw, root = _read_yaml(path)
+    raw, root = read_yaml(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -318,16 +323,44 @@ def _prepare(
     return raw, root
 
 
+def _duplicate_issues(root: yaml.Node | None, path: Path) -> list[RecipeIssue]:
+    return [
+        RecipeIssue(
+            str(path),
+            line,
+            key,
+            f"`{key}` appears twice (first at line {first}); YAML keeps only the last one",
+            "merge the two into one (everything under the first one is lost otherwise)",
+        )
+        for key, first, line in duplicate_keys(root)
+    ]
+
+
 def _file_issues(raw: dict[str, Any], root: yaml.Node | None, path: Path) -> list[RecipeIssue]:
     """Missing data files, checked on the raw mapping so they show even when other keys fail."""
+    from ollama_tune.data.paths import same_file
+
     data = raw.get("data")
     issues: list[RecipeIssue] = []
     if not isinstance(data, dict):
         return issues
+    train, test = data.get("train"), data.get("test")
+    if isinstance(train, str) and isinstance(test, str) and same_file(train, test):
+        node = node_for(root, ("data", "test"))
+        issues.append(
+            RecipeIssue(
+                str(path),
+                node.start_mark.line + 1 if node is not None else 1,
+                "data.test",
+                f"data.test is the training file {train}: the evaluation would test on "
+                "the rows the model learnt",
+                "point data.test at held-out rows, or remove it to split data.train",
+            )
+        )
     for key in ("train", "test"):
         value = data.get(key)
         if isinstance(value, str) and not Path(value).is_file():
-            node = _node_for(root, ("data", key))
+            node = node_for(root, ("data", key))
             line = node.start_mark.line + 1 if node is not None else 1
             issues.append(
                 RecipeIssue(
@@ -353,7 +386,7 @@ def check_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> l
                 str(path), int(line.group(1)) if line else 1, "(file)", exc.message, exc.hint or ""
             )
         ]
-    issues = _file_issues(raw, root, path)
+    issues = _duplicate_issues(root, path) + _file_issues(raw, root, path)
     try:
         Recipe.model_validate(raw)
     except ValidationError as exc:

@@ -23,6 +23,7 @@ from ollama_tune.prompt import (
 )
 
 if TYPE_CHECKING:
+    from ollama_tune.data.model import Example
     from ollama_tune.ollama import OllamaService
 
 
@@ -40,6 +41,8 @@ class CustomizeRunConfig(PromptSettings):
     test: bool = False
     questions: Path | None = None
     max_tokens: int = 384
+    # Rows held out of the examples/knowledge as --test questions (None: 3, 0 with knowledge).
+    test_questions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class CustomizeRunResult:
     host: str | None
     create_command: str
     answers: list[TestAnswer] = field(default_factory=list)
+    # What loading normalised (e.g. whitespace Ollama would strip), shown as notes.
+    notes: list[str] = field(default_factory=list)
 
 
 def create_command(name: str, path: Path) -> str:
@@ -71,20 +76,27 @@ def create_command(name: str, path: Path) -> str:
 
 def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) -> CustomizeRunResult:
     """Build and write the Modelfile, then create (and optionally test) the model in Ollama."""
-    from ollama_tune.data import read_examples
+    from ollama_tune.data import load_examples
+    from ollama_tune.data.loader import usable_examples
+    from ollama_tune.data.paths import check_output_file, refuse_input_as_output
 
-    examples = read_examples(config.data if len(config.data) > 1 else config.data[0])
+    check_output_file(config.output, "--output")
+    refuse_input_as_output([config.output], config.data, "--output")
+    load = load_examples(config.data if len(config.data) > 1 else config.data[0])
+    examples = usable_examples(load)
     build = build_customization(
         CustomizeConfig(
             examples=examples,
             base_model=config.base_model,
             answer_tokens=config.max_tokens,
+            holdout=config.test_questions,
             **config.prompt_settings(),
         )
     )
     path = atomic_write_text(config.output, build.modelfile.render()).resolve()
     command = create_command(config.model_name, path)
     result = CustomizeRunResult(config.model_name, build, path, False, None, command)
+    result.notes = [f"{i.source}: {i.message}" for i in load.notes]
     if not config.create:
         return result
     from ollama_tune.ollama import OllamaService
@@ -100,7 +112,7 @@ def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) ->
         ) from None
     result.created = True
     if config.test:
-        result.answers = _ask(service, config, build, progress)
+        result.answers = _ask(service, config, build, examples, progress)
     return result
 
 
@@ -121,14 +133,17 @@ def _ask(
     service: OllamaService,
     config: CustomizeRunConfig,
     build: CustomizeResult,
+    examples: list[Example],
     progress: ProgressFn | None,
 ) -> list[TestAnswer]:
-    from ollama_tune.prompt import load_questions
+    from ollama_tune.prompt import load_questions, spread
 
     if config.questions is not None:
         pairs: list[tuple[str, str | None]] = [(q, None) for q in load_questions(config.questions)]
     else:
-        pairs = [(ex.question, ex.answer) for ex in build.held_out]
+        # Nothing held out (--knowledge keeps every row): ask a few rows it knows.
+        rows = build.held_out or spread(examples, 3)
+        pairs = [(ex.question, ex.answer) for ex in rows]
     answers = []
     for i, (question, expected) in enumerate(pairs):
         if progress:

@@ -57,23 +57,24 @@ def _letters(text: str) -> list[str]:
 
 def japanese_ratio(text: str) -> float:
     """Share of letters that are Japanese script (kana or kanji); digits/punctuation ignored."""
-    letters = _letters(text)
+    letters = "".join(_letters(text))
     if not letters:
         return 0.0
-    return sum(1 for c in letters if _JA.match(c)) / len(letters)
+    return len(_JA.findall(letters)) / len(letters)
 
 
 def detect_language(text: str) -> Language:
     """Coarse script-based language of a text: enough to tell a Japanese answer from an English
     one (the most common failure of small models), not a general language identifier."""
-    letters = _letters(text)
+    # Counted with findall over the letters joined: `data check` runs this on every row.
+    letters = "".join(_letters(text))
     if len(letters) < 2:
         return "unknown"
     n = len(letters)
-    kana = sum(1 for c in letters if _KANA.match(c))
-    ja = sum(1 for c in letters if _JA.match(c))
-    hangul = sum(1 for c in letters if _HANGUL.match(c))
-    latin = sum(1 for c in letters if _LATIN.match(c))
+    kana = len(_KANA.findall(letters))
+    ja = len(_JA.findall(letters))
+    hangul = len(_HANGUL.findall(letters))
+    latin = len(_LATIN.findall(letters))
     if ja / n >= 0.3:
         # Kanji without any kana reads as Chinese.
         return "ja" if kana > 0 or ja / n < 0.5 or kana / max(ja, 1) > 0.05 else "zh"

@@ -6,7 +6,8 @@ different topics — greedy farthest-point selection on character n-gram TF-IDF 
 rather than the first K rows. Tokens are counted with a tokenizer when one is given, else
 estimated conservatively (Japanese ≈ 1 token per character, ASCII ≈ 1 per 4), and `num_ctx` is
 set so that SYSTEM + examples + a long question + a long answer fit; when they cannot, the
-build is refused with the numbers. `knowledge=True` also puts the whole FAQ into SYSTEM.
+build is refused with the numbers. `knowledge=True` also puts the whole FAQ into SYSTEM
+(every row, unless `holdout` keeps some out to test with).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class CustomizeConfig(PromptSettings):
 
     examples: Sequence[Example]
     base_model: str
-    holdout: int = 3
+    # Rows kept out of the examples (and of the knowledge block) to test with; None: 3, or 0
+    # with `knowledge` (the knowledge block should hold every row unless asked otherwise).
+    holdout: int | None = None
     answer_tokens: int | None = None
 
 
@@ -85,6 +88,7 @@ class CustomizeResult:
     held_out: list[Example]
     budget: Budget
     warnings: list[str] = field(default_factory=list)
+    knowledge: bool = False  # SYSTEM holds the FAQ (every row not in `held_out`)
 
 
 def token_counter(tokenizer: str | os.PathLike[str] | None) -> tuple[Callable[[str], int], str]:
@@ -181,6 +185,11 @@ def _knowledge_block(examples: Sequence[Example]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def spread(examples: Sequence[Example], k: int) -> list[Example]:
+    """`k` rows spread evenly over the data."""
+    return _split(examples, k)[1]
+
+
 def _split(examples: Sequence[Example], holdout: int) -> tuple[list[Example], list[Example]]:
     """Hold out `holdout` rows spread evenly over the data (never used as shots)."""
     n = len(examples)
@@ -190,6 +199,26 @@ def _split(examples: Sequence[Example], holdout: int) -> tuple[list[Example], li
     return [e for i, e in enumerate(examples) if i not in picks], [examples[i] for i in picks]
 
 
+def _where(examples: Sequence[Example]) -> str:
+    lines = ", ".join(str(e.source) for e in examples[:10])
+    return lines + (f" and {len(examples) - 10} more" if len(examples) > 10 else "")
+
+
+def _fewer_shots(
+    config: CustomizeConfig, held_out: Sequence[Example], unusable: Sequence[Example]
+) -> str:
+    """Why the Modelfile has fewer examples than --shots asked for, naming the rows."""
+    why = [f"the data has {len(config.examples)} row(s)"]
+    if held_out:
+        why.append(f"{len(held_out)} held out as test questions ({_where(held_out)})")
+    if unusable:
+        why.append(f"{len(unusable)} cannot be written in a Modelfile ({_where(unusable)})")
+    used = len(config.examples) - len(held_out) - len(unusable)
+    return f"{min(used, config.shots)} of the {config.shots} example(s) asked for: " + "; ".join(
+        why
+    )
+
+
 def build_customization(config: CustomizeConfig) -> CustomizeResult:
     """Choose the shots, budget the context and build the Modelfile; refuse when it cannot fit."""
     if not config.examples:
@@ -197,7 +226,12 @@ def build_customization(config: CustomizeConfig) -> CustomizeResult:
     if config.shots < 0:
         raise UsageError(f"--shots {config.shots} must be ≥ 0", hint="Use e.g. --shots 3.")
     warnings: list[str] = []
-    pool, held_out = _split(config.examples, config.holdout)
+    if config.holdout is not None and config.holdout < 0:
+        raise UsageError(
+            f"--test-questions {config.holdout} must be ≥ 0", hint="Use e.g. --test-questions 3."
+        )
+    holdout = config.holdout if config.holdout is not None else (0 if config.knowledge else 3)
+    pool, held_out = _split(config.examples, holdout)
     usable = []
     for ex in pool:
         problem = _row_problem(ex)
@@ -206,6 +240,8 @@ def build_customization(config: CustomizeConfig) -> CustomizeResult:
         else:
             usable.append(ex)
     shots = [usable[i] for i in select_diverse([e.question for e in usable], config.shots)]
+    if len(shots) < config.shots:
+        warnings.append(_fewer_shots(config, held_out, [e for e in pool if e not in usable]))
     system = config.system if config.system is not None else default_system(config.examples)
     if config.knowledge:
         bad = [p for p in (_row_problem(e) for e in pool) if p]
@@ -230,7 +266,7 @@ def build_customization(config: CustomizeConfig) -> CustomizeResult:
     mf.parameters.append(("num_ctx", str(budget.num_ctx)))
     for ex in shots:
         mf.messages += _turns(ex)
-    return CustomizeResult(mf, shots, held_out, budget, warnings)
+    return CustomizeResult(mf, shots, held_out, budget, warnings, config.knowledge)
 
 
 def _num(x: float) -> str:

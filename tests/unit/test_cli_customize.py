@@ -149,7 +149,7 @@ def test_knowledge_mode_puts_the_faq_in_system(fake_ollama, capsys, tmp_path) ->
     out_file = tmp_path / "Modelfile"
     code, _out, err = run(
         capsys, "customize", "-d", str(data), "-b", "m", "-n", "kb", "--knowledge",
-        "-k", "1", "-o", str(out_file), "--no-create",
+        "-k", "1", "-o", str(out_file), "--no-create", "--test-questions", "3",
     )  # fmt: skip
     assert code == 0, err
     system = Modelfile.read(out_file).system or ""

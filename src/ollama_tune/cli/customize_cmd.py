@@ -37,6 +37,12 @@ def customize_cmd(
         None, "--questions", help="Questions for --test (.txt one per line, or a data file)."
     ),
     max_tokens: int = typer.Option(384, "--max-tokens", help="Answer length limit for --test."),
+    test_questions: int | None = typer.Option(
+        None,
+        "--test-questions",
+        help="Rows held out of the examples and the --knowledge block, asked by --test "
+        "(default 3; 0 with --knowledge, so the knowledge block holds every row).",
+    ),
     host: str | None = typer.Option(None, "--host", help="Ollama server (default OLLAMA_HOST)."),
 ) -> None:
     """Customize a base model with a system prompt and few-shot examples from your data."""
@@ -62,6 +68,7 @@ def customize_cmd(
         knowledge=knowledge,
         tokenizer=tokenizer,
         max_tokens=max_tokens,
+        test_questions=test_questions,
     )
     if create:
         with progress_bar() as progress:
@@ -77,6 +84,8 @@ def _render(result) -> None:  # type: ignore[no-untyped-def]
     from ollama_tune.cli._common import console
 
     b = result.build.budget
+    for note in result.notes:
+        console.print(f"[blue]note:[/blue] {note}", highlight=False, markup=False)
     for warning in result.build.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     console.print(
@@ -85,6 +94,16 @@ def _render(result) -> None:  # type: ignore[no-untyped-def]
         f"question {b.question}, answer {b.answer}; {b.counted_with})",
         highlight=False,
     )
+    held = result.build.held_out
+    if held:
+        where = ", ".join(str(e.source) for e in held)
+        kept = "the examples and the knowledge block" if result.build.knowledge else "the examples"
+        console.print(
+            f"Held out {len(held)} row(s) as test questions, not in {kept}: {where} "
+            "(set with --test-questions N)",
+            highlight=False,
+            markup=False,
+        )
     if result.created:
         console.print(
             f"Created [bold]{result.model_name}[/bold] from {result.build.modelfile.from_} "

@@ -65,7 +65,8 @@ FILES = typer.Argument(..., help="Data files: JSONL, JSON array, CSV or TSV.", s
 FORMAT = typer.Option(
     None,
     "--format",
-    help="seed, messages, prompt-completion, jsonl, json, csv or tsv (default: detect).",
+    help="seed, messages, sharegpt, prompt-completion, text, jsonl, json, csv or tsv "
+    "(default: detect, row by row).",
 )
 ENCODING = typer.Option(None, "--encoding", help="e.g. utf-8, cp932, utf-16 (default: detect).")
 MAP = typer.Option(
@@ -100,10 +101,31 @@ def _issue_table(issues: list[Issue], title: str) -> Table:
     table.add_column("problem")
     table.add_column("how to fix", style="dim")
     for i in issues:
-        sev = "[red]error[/red]" if i.severity == "error" else "[yellow]warning[/yellow]"
+        colour = {"error": "red", "warning": "yellow"}.get(i.severity, "blue")
+        sev = f"[{colour}]{i.severity}[/{colour}]"
         # Text(), not markup: messages quote the user's data, which may contain [brackets].
         table.add_row(Text(str(i.source)), sev, i.code, Text(i.message), Text(i.hint))
     return table
+
+
+# Beyond this many, a table is noise: `data check --json` lists them all.
+_MAX_SHOWN = 50
+
+
+def _print_issues(issues: list[Issue], title: str) -> None:
+    if not issues:
+        return
+    from ollama_tune.data.issues import sort_issues
+
+    shown = sort_issues(issues)
+    console.print(_issue_table(shown[:_MAX_SHOWN], title))
+    if len(shown) > _MAX_SHOWN:
+        console.print(
+            f"… and {len(shown) - _MAX_SHOWN} more (`ollama-tune data check FILE --json` "
+            "lists every one)",
+            highlight=False,
+            markup=False,
+        )
 
 
 @data_app.command("check")
@@ -175,8 +197,9 @@ def convert(
         ConvertConfig(list(inputs), output, to, **_read_opts(fmt, encoding, mapping))
     )
     if as_json:
-        print_json(result.to_dict())
+        print_json({**result.to_dict(), "issues": [i.to_dict() for i in result.issues]})
     else:
+        _print_issues(result.issues, "data convert")
         console.print(
             f"read {result.read}, written {result.written} → {result.output}, "
             f"rejected {result.rejected}"
@@ -205,6 +228,10 @@ def split(
         raise UsageError(
             f"--test-ratio must be between 0 and 1, got {test_ratio}", hint="e.g. --test-ratio 0.15"
         )
+    from ollama_tune.data.paths import check_output_dir, refuse_input_as_output
+
+    check_output_dir(out, "--out")
+    refuse_input_as_output([out / "train.jsonl", out / "test.jsonl"], files, "--out")
     examples = read_examples(files, **_read_opts(fmt, encoding, mapping))
     result = split_examples(examples, test_ratio=test_ratio, seed=seed)
     style = auto_style(examples)

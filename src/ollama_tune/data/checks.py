@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ollama_tune.data.dedup import canonical, grams, jaccard, similar_pairs
+from ollama_tune.data.dedup import canonical, find_duplicates, grams, jaccard
 from ollama_tune.data.issues import Issue, IssueViews, LoadResult, sort_issues
 from ollama_tune.data.loader import load_examples
 from ollama_tune.data.model import Example
@@ -59,6 +59,7 @@ class CheckResult(IssueViews):
             "usable_rows": len(self.load.examples),
             "errors": len(self.errors),
             "warnings": len(self.warnings),
+            "notes": len(self.notes),
             "formats": self.load.formats,
             "encodings": self.load.encodings,
             "issues": [i.to_dict() for i in self.issues],
@@ -70,32 +71,33 @@ def _lines(examples: Sequence[Example], idx: Sequence[int]) -> str:
 
 
 def duplicate_issues(examples: Sequence[Example]) -> list[Issue]:
+    """Each copy of a row points at its first; each row of a near-duplicate group at the
+    first row of the group it resembles."""
     out: list[Issue] = []
-    texts = [row_text(e) for e in examples]
-    exact: dict[str, int] = {}
-    for j, text in enumerate(texts):
-        i = exact.setdefault(canonical(text), j)
-        if i != j:
-            out.append(
-                Issue(
-                    "warning",
-                    examples[j].source,
-                    "duplicate",
-                    f"same row as {examples[i].source} (after normalisation)",
-                    "delete one of them: duplicates over-weight a row in training",
-                )
+    found = find_duplicates([row_text(e) for e in examples])
+    for group in found.groups:
+        out += [
+            Issue(
+                "warning",
+                examples[j].source,
+                "duplicate",
+                f"same row as {examples[group[0]].source} (after normalisation)",
+                "delete one of them: duplicates over-weight a row in training",
             )
-    for i, j, sim in similar_pairs(texts):
-        if canonical(texts[i]) != canonical(texts[j]):
-            out.append(
-                Issue(
-                    "warning",
-                    examples[j].source,
-                    "near-duplicate",
-                    f"{sim:.0%} similar to {examples[i].source}",
-                    "merge them or make them clearly different; split keeps them together",
-                )
+            for j in group[1:]
+        ]
+    group_of = found.group_of()
+    for a, b, sim in found.near:
+        out += [
+            Issue(
+                "warning",
+                examples[j].source,
+                "near-duplicate",
+                f"{sim:.0%} similar to {examples[a].source}",
+                "merge them or make them clearly different; split keeps them together",
             )
+            for j in group_of[b]
+        ]
     return out
 
 
@@ -196,5 +198,5 @@ def validate_dataset(config: CheckConfig) -> CheckResult:
                 )
             )
     if config.strict:
-        issues = [i.as_error() for i in issues]
+        issues = [i.as_error() if i.severity == "warning" else i for i in issues]
     return CheckResult(load, sort_issues(issues), counts, tokens_estimated=not config.tokenizer)

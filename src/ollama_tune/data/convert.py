@@ -13,6 +13,8 @@ from typing import Any
 from ollama_tune._util import atomic_path
 from ollama_tune.data.issues import Issue, Rejected
 from ollama_tune.data.loader import PathLike, load_examples
+from ollama_tune.data.model import SourceRef
+from ollama_tune.data.paths import check_output_file, refuse_input_as_output
 from ollama_tune.data.writer import STYLES, dumps, to_record
 from ollama_tune.errors import UsageError
 
@@ -58,6 +60,11 @@ def rejected_path_for(output: PathLike) -> Path:
 def convert_data(config: ConvertConfig) -> ConvertResult:
     if config.to not in STYLES:
         raise UsageError(f"unknown --to {config.to!r}", hint="use --to seed or --to messages")
+    out = Path(config.output)
+    rej_path = rejected_path_for(out)
+    check_output_file(out, "output")
+    refuse_input_as_output([out], config.inputs, "output")
+    refuse_input_as_output([rej_path], config.inputs, "the rejected-rows file")
     load = load_examples(
         config.inputs, format=config.format, encoding=config.encoding, mapping=config.mapping
     )
@@ -69,23 +76,31 @@ def convert_data(config: ConvertConfig) -> ConvertResult:
         except ValueError as exc:
             raw = dumps({"messages": ex.to_messages_dicts()})
             rejected.append(Rejected(ex.source, f"no-{config.to}-form: {exc}", raw))
-    out = Path(config.output)
     with atomic_path(out) as tmp:
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    rej_path = rejected_path_for(out)
+    issues = list(load.issues)
     if rejected:
         rejected.sort(key=lambda r: (r.source.path, r.source.line))
         with atomic_path(rej_path) as tmp:
             tmp.write_text("".join(dumps(r.to_dict()) + "\n" for r in rejected), encoding="utf-8")
     elif rej_path.exists():
-        rej_path.unlink()  # a stale file from an earlier run would mislead
+        # Never delete what this run did not write; say that it is not from this run.
+        issues.append(
+            Issue(
+                "warning",
+                SourceRef(str(rej_path), 1),
+                "stale-rejected",
+                "this file is not from this run: no row was rejected this time",
+                f"delete {rej_path} yourself if it is an old list of rejected rows",
+            )
+        )
     return ConvertResult(
         out,
         rej_path if rejected else None,
         load.rows_read,
         len(lines),
         len(rejected),
-        load.issues,
+        issues,
         load.formats,
         load.encodings,
     )

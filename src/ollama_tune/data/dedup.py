@@ -1,18 +1,20 @@
 """Exact and near-duplicate detection on normalised text, fast enough for thousands of rows.
 
 Texts are NFKC-normalised, lower-cased, with spaces and punctuation removed, then compared as
-sets of character 3-grams (Jaccard). Candidate pairs come from prefix filtering (the rarest
-grams of each set), so the work grows with the number of similar pairs, not rows squared.
+sets of character 3-grams (Jaccard). Identical texts are grouped by hashing first; candidate
+pairs among the distinct texts come from prefix filtering (the rarest grams of each set), so
+the work grows with the number of similar pairs, not rows squared. The search is exact (a
+property test compares it with brute force), which MinHash/LSH would not be.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+import unicodedata
+from collections import defaultdict
 from collections.abc import Sequence
-
-from ollama_tune.japanese import normalize_text
+from dataclasses import dataclass
 
 NEAR_DUP_THRESHOLD = 0.8
 # Punctuation, symbols, spaces and controls (Unicode-aware); "_" counts as a word character.
@@ -20,14 +22,18 @@ _NON_WORD = re.compile(r"[\W_]+")
 
 
 def canonical(text: str) -> str:
-    """Normalised text with punctuation, symbols and spaces removed."""
-    return _NON_WORD.sub("", normalize_text(text))
+    """Normalised text with punctuation, symbols and spaces removed.
+
+    The same as `_NON_WORD.sub("", normalize_text(text))`, without collapsing the spaces the
+    substitution removes anyway (this runs once per row of every data set).
+    """
+    return _NON_WORD.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def grams(text: str, n: int = 3) -> frozenset[str]:
     if len(text) <= n:
         return frozenset([text]) if text else frozenset()
-    return frozenset(text[i : i + n] for i in range(len(text) - n + 1))
+    return frozenset({text[i : i + n] for i in range(len(text) - n + 1)})
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -37,30 +43,61 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return inter / (len(a) + len(b) - inter)
 
 
+@dataclass
+class Duplicates:
+    """Rows grouped by identical canonical text, and near-duplicate pairs between groups.
+
+    `groups` lists every row once, each group in row order, groups ordered by their first row.
+    `near` holds (first row of one group, first row of a later group, Jaccard similarity).
+    """
+
+    groups: list[list[int]]
+    near: list[tuple[int, int, float]]
+
+    def group_of(self) -> dict[int, list[int]]:
+        return {g[0]: g for g in self.groups}
+
+
+def find_duplicates(texts: Sequence[str], threshold: float = NEAR_DUP_THRESHOLD) -> Duplicates:
+    """Exact duplicates by hashing, then near-duplicates among the distinct texts only.
+
+    Hashing first matters: copies of a row share all their rarest grams, so each copy would
+    otherwise be compared with every other (a data set of repeated rows went quadratic).
+    """
+    seen: dict[str, str] = {}
+    by_text: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        key = seen.get(text)
+        if key is None:
+            key = seen[text] = canonical(text)
+        by_text.setdefault(key, []).append(i)
+    from ollama_tune.data.prefix_join import similar_texts
+
+    groups = list(by_text.values())
+    firsts = [g[0] for g in groups]
+    keys = list(by_text)
+    sets: dict[int, frozenset[str]] = {}
+
+    def verify(a: int, b: int) -> float:
+        for k in (a, b):
+            if k not in sets:
+                sets[k] = grams(keys[k])
+        return jaccard(sets[a], sets[b])
+
+    near = [(firsts[a], firsts[b], sim) for a, b, sim in similar_texts(keys, threshold, verify)]
+    return Duplicates(groups, near)
+
+
 def similar_pairs(
     texts: Sequence[str], threshold: float = NEAR_DUP_THRESHOLD
 ) -> list[tuple[int, int, float]]:
     """All pairs (i < j) whose canonical 3-gram Jaccard similarity is >= threshold."""
-    sets = [grams(canonical(t)) for t in texts]
-    df: Counter[str] = Counter(g for s in sets for g in s)
-    index: dict[str, list[int]] = defaultdict(list)
-    prefix_len: list[int] = []
-    pairs: list[tuple[int, int, float]] = []
-    for j, s in enumerate(sets):
-        ordered = sorted(s, key=lambda g: (df[g], g))
-        # Two sets with Jaccard >= t share a gram among the first |s| - ceil(t*|s|) + 1 of each
-        # (rarest first), so only those prefixes are indexed and probed.
-        prefix = ordered[: len(ordered) - math.ceil(threshold * len(ordered)) + 1]
-        prefix_len.append(len(prefix))
-        shared = Counter(i for g in prefix for i in index[g])
-        for i in sorted(shared):
-            if _may_reach(len(sets[i]), prefix_len[i], len(s), len(prefix), shared[i], threshold):
-                sim = jaccard(sets[i], s)
-                if sim >= threshold:
-                    pairs.append((i, j, sim))
-        for g in prefix:
-            index[g].append(j)
-    return pairs
+    found = find_duplicates(texts, threshold)
+    group_of = found.group_of()
+    pairs = [(g[x], g[y], 1.0) for g in found.groups for x in range(len(g)) for y in range(x)]
+    for a, b, sim in found.near:
+        pairs += [(min(i, j), max(i, j), sim) for i in group_of[a] for j in group_of[b]]
+    return sorted((min(i, j), max(i, j), sim) for i, j, sim in pairs)
 
 
 def _may_reach(la: int, pa: int, lb: int, pb: int, shared: int, threshold: float) -> bool:
@@ -97,7 +134,15 @@ class UnionFind:
 
 def clusters(texts: Sequence[str], threshold: float = NEAR_DUP_THRESHOLD) -> list[list[int]]:
     """Groups of indices connected by near-duplicate pairs (singletons included)."""
-    uf = UnionFind(len(texts))
-    for i, j, _ in similar_pairs(texts, threshold):
-        uf.union(i, j)
-    return uf.groups()
+    return union_duplicates(len(texts), find_duplicates(texts, threshold)).groups()
+
+
+def union_duplicates(n: int, found: Duplicates) -> UnionFind:
+    """A union-find over `n` rows with every exact and near duplicate joined."""
+    uf = UnionFind(n)
+    for group in found.groups:
+        for i in group[1:]:
+            uf.union(group[0], i)
+    for a, b, _ in found.near:
+        uf.union(a, b)
+    return uf

@@ -13,7 +13,8 @@ from typing import Literal
 
 from ollama_tune.data.model import Example, SourceRef
 
-Severity = Literal["error", "warning"]
+# A note reports what the loader normalised (e.g. trimmed whitespace); it is never a problem.
+Severity = Literal["error", "warning", "note"]
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -90,6 +91,10 @@ class IssueViews:
     def warnings(self) -> list[Issue]:
         return [i for i in self.issues if i.severity == "warning"]
 
+    @property
+    def notes(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "note"]
+
 
 @dataclass
 class LoadResult(IssueViews):
@@ -110,5 +115,11 @@ class LoadResult(IssueViews):
 def sort_issues(issues: list[Issue]) -> list[Issue]:
     """File order, then line, errors before warnings: the order a person fixes them in."""
     return sorted(
-        issues, key=lambda i: (i.source.path, i.source.line, i.severity != "error", i.code)
+        issues,
+        key=lambda i: (
+            i.source.path,
+            i.source.line,
+            ("error", "warning", "note").index(i.severity),
+            i.code,
+        ),
     )

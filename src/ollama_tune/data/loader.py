@@ -10,33 +10,43 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 from ollama_tune.data.encoding import check_encoding_name, decode_bytes, has_undecodable
+from ollama_tune.data.formats import (
+    dataset_info_mapping,
+    detect_schema,
+    record_to_example,
+    text_row,
+)
 from ollama_tune.data.issues import Issue, LoadResult, Rejected, printable
 from ollama_tune.data.model import Example, SourceRef
+from ollama_tune.data.paths import read_data_file
 from ollama_tune.data.records import (
     CONTAINERS,
     Container,
     RawRecord,
     csv_header,
     detect_container,
+    duplicate_keys,
     iter_records,
 )
-from ollama_tune.data.rows import (
-    FIELDS,
-    SCHEMAS,
-    Schema,
-    detect_schema,
-    record_to_example,
-    resolve_keys,
-)
+from ollama_tune.data.rows import FIELDS, SCHEMAS, Schema, resolve_keys
 from ollama_tune.errors import DataError, UsageError
 
 FORMATS: tuple[str, ...] = (*SCHEMAS, *CONTAINERS)
 PathLike = str | os.PathLike[str]
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+_SYNTAX_HINTS = {
+    "invalid-json": "fix the syntax of this row "
+    "(one JSON object per line for JSONL; quoted cells for CSV)",
+    "stray-quote": 'remove the stray " (or double it as "" inside a quoted cell); a quoted cell '
+    'ends with " followed by a comma or the end of the line',
+}
 
 
 def parse_mapping(spec: str | None) -> dict[str, str] | None:
@@ -64,16 +74,19 @@ def check_format_name(fmt: str | None) -> str | None:
 
 
 def _read_bytes(paths: Sequence[Path]) -> list[bytes]:
-    problems, blobs = [], []
+    problems: list[DataError] = []
+    blobs = []
     for p in paths:
         try:
-            blobs.append(p.read_bytes())
-        except OSError as exc:
-            problems.append(f"{p}: {exc.strerror or exc}")
+            blobs.append(read_data_file(p))
+        except DataError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
     if problems:
         raise DataError(
-            "cannot read " + "; ".join(problems),
-            hint="check the path (and that it is a file you can read)",
+            "; ".join(e.message for e in problems),
+            hint="check the paths (each must be a data file you can read)",
         )
     return blobs
 
@@ -98,8 +111,22 @@ def load_examples(
     path_list = _as_paths(paths)
     result = LoadResult()
     for path, data in zip(path_list, _read_bytes(path_list), strict=True):
-        _load_file(str(path), path.suffix, data, result, format, encoding, mapping)
+        file_mapping = mapping if mapping is not None else _dataset_info(path, result)
+        _load_file(str(path), path.suffix, data, result, format, encoding, file_mapping)
     return result
+
+
+def _dataset_info(path: Path, result: LoadResult) -> dict[str, str] | None:
+    found = dataset_info_mapping(path)
+    if found is None:
+        return None
+    mapping, info = found
+    pairs = ", ".join(f"{k}={v}" for k, v in mapping.items())
+    result.issues.append(
+        Issue("note", SourceRef(str(path), 1), "dataset-info",
+              f"columns named by {info}: {pairs}", "pass --map to use other columns")
+    )  # fmt: skip
+    return mapping
 
 
 def _load_file(
@@ -116,17 +143,41 @@ def _load_file(
     text = decoded.text
     container = cast(Container, fmt if fmt in CONTAINERS else detect_container(text, suffix))
     records = list(iter_records(text, container))
-    schema = cast(Schema | None, fmt if fmt in SCHEMAS else None)
-    if schema is None:
-        schema = detect_schema(next((r.value for r in records if r.error is None), None))
+    forced = cast(Schema | None, fmt if fmt in SCHEMAS else None)
     tabular = container in ("csv", "tsv")
-    result.formats[name] = f"{container} ({schema})" if tabular else schema
     if tabular and _header_unusable(name, text, container, mapping, records, result):
+        result.formats[name] = f"{container} (seed)"
         return
-    unknown: dict[str, list[int]] = {}
+    seen = _FileNotes()
     for rec in records:
-        _load_record(name, rec, schema, mapping, result, unknown, fmt not in SCHEMAS)
-    for key, lines in unknown.items():
+        # Detected per row: a file mixing chat rows and seed rows loads both.
+        schema = forced or detect_schema(rec.value, mapping)
+        if rec.error is None:
+            seen.schemas.setdefault(schema, None)
+        _load_record(name, rec, schema, mapping, result, seen)
+    label = "+".join(seen.schemas) or forced or "seed"
+    result.formats[name] = f"{container} ({label})" if tabular else label
+    _file_notes(name, tabular, seen, result)
+
+
+@dataclass
+class _FileNotes:
+    """What one file's rows had in common, reported once per file instead of once per row."""
+
+    schemas: dict[str, None] = field(default_factory=dict)
+    unknown: dict[str, list[int]] = field(default_factory=dict)
+    trimmed: list[int] = field(default_factory=list)
+    plain_text: list[int] = field(default_factory=list)
+
+
+def _lines_text(lines: list[int]) -> str:
+    return ", ".join(map(str, lines[:10])) + (
+        f" and {len(lines) - 10} more" if len(lines) > 10 else ""
+    )
+
+
+def _file_notes(name: str, tabular: bool, seen: _FileNotes, result: LoadResult) -> None:
+    for key, lines in seen.unknown.items():
         more = f" (and {len(lines) - 1} more rows)" if len(lines) > 1 and not tabular else ""
         # A CSV column is declared once, in the header: point there.
         result.issues.append(
@@ -137,6 +188,31 @@ def _load_file(
                 f"unknown {'column' if tabular else 'key'} {key!r} is ignored{more}",
                 "rename it (e.g. with --map COLUMN=FIELD) or remove it; "
                 f"known fields: {', '.join(FIELDS)}, messages",
+            )
+        )
+    if seen.plain_text:
+        _, code, message, hint = text_row().problems[0]
+        n = len(seen.plain_text)
+        result.issues.append(
+            Issue(
+                "error",
+                SourceRef(name, seen.plain_text[0]),
+                code,
+                f"{message} ({n} row{'s' if n > 1 else ''}: lines {_lines_text(seen.plain_text)})",
+                hint,
+            )
+        )
+    if seen.trimmed:
+        n = len(seen.trimmed)
+        result.issues.append(
+            Issue(
+                "note",
+                SourceRef(name, seen.trimmed[0]),
+                "whitespace-trimmed",
+                f"surrounding whitespace (spaces, full-width U+3000 spaces, line breaks) trimmed "
+                f"in {n} row{'s' if n > 1 else ''}: lines {_lines_text(seen.trimmed)}",
+                "nothing to do: Ollama strips it from Modelfile values anyway; remove it from "
+                "the file to silence this note",
             )
         )
 
@@ -201,8 +277,7 @@ def _load_record(
     schema: Schema,
     mapping: dict[str, str] | None,
     result: LoadResult,
-    unknown: dict[str, list[int]],
-    auto: bool,
+    seen: _FileNotes,
 ) -> None:
     source = SourceRef(name, rec.line)
     if _rejected_undecodable(name, rec, result):
@@ -215,14 +290,22 @@ def _load_record(
             rec,
             code,
             message,
-            "fix the syntax of this row (one JSON object per line for JSONL; quoted cells for CSV)",
+            _SYNTAX_HINTS.get(code, _SYNTAX_HINTS["invalid-json"]),
         )
         return
-    if auto and detect_schema(rec.value) == "messages":
-        schema = "messages"  # a chat row is unambiguous even inside a seed file
     outcome = record_to_example(rec.value, source, schema, mapping)
+    if schema == "text" and outcome.example is None:
+        # Said once per file (the fix is the same for every row), each row still rejected.
+        seen.plain_text.append(rec.line)
+        reason = "; ".join(f"{c}: {m}" for _, c, m, _ in outcome.problems)
+        result.rejected.append(Rejected(source, reason, printable(rec.raw)))
+        return
     for key in outcome.unknown_keys:
-        unknown.setdefault(key, []).append(rec.line)
+        seen.unknown.setdefault(key, []).append(rec.line)
+    for key in duplicate_keys(rec.value):
+        message = f"key {key!r} appears more than once; the last one is used"
+        hint = f"keep one {key!r} in this row so it says one thing"
+        outcome.problems.append(("warning", "duplicate-key", message, hint))
     example = outcome.example
     if example is not None and any(_LONE_SURROGATE.search(m.content) for m in example.messages):
         outcome.error(
@@ -239,6 +322,8 @@ def _load_record(
         reason = "; ".join(f"{c}: {m}" for s, c, m, _ in outcome.problems if s == "error")
         result.rejected.append(Rejected(source, reason, printable(rec.raw)))
     else:
+        if outcome.trimmed:
+            seen.trimmed.append(rec.line)
         result.examples.append(example)
 
 
@@ -250,7 +335,11 @@ def read_examples(
     mapping: dict[str, str] | None = None,
 ) -> list[Example]:
     """The usable rows, or `DataError` listing every error-level issue with file:line."""
-    result = load_examples(paths, format=format, encoding=encoding, mapping=mapping)
+    return usable_examples(load_examples(paths, format=format, encoding=encoding, mapping=mapping))
+
+
+def usable_examples(result: LoadResult) -> list[Example]:
+    """`result.examples`, or `DataError` listing every error-level issue with file:line."""
     errors = result.errors
     if errors:
         lines = "\n".join(f"  {i.source}: {i.message}" for i in errors[:50])

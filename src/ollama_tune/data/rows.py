@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ollama_tune.data.model import ROLES, Example, Message, Role, SourceRef
+from ollama_tune.data.normalize import trim
+from ollama_tune.data.records import JsonNumber
 
-Schema = Literal["seed", "messages", "prompt-completion"]
-SCHEMAS: tuple[str, ...] = ("seed", "messages", "prompt-completion")
-FIELDS: tuple[str, ...] = ("instruction", "input", "output", "system", "facts")
+Schema = Literal["seed", "messages", "prompt-completion", "sharegpt", "text"]
+SCHEMAS: tuple[str, ...] = ("seed", "messages", "prompt-completion", "sharegpt", "text")
+FIELDS: tuple[str, ...] = ("instruction", "input", "output", "system", "facts", "history")
 
 # Column/key names people use, lower-cased; the canonical name always wins over an alias.
 _ALIAS_WORDS = {
@@ -25,6 +27,7 @@ _ALIAS_WORDS = {
     "output": "output answer completion response a 回答 回答内容 答え 返答 応答 出力",
     "system": "system system_prompt システム システムプロンプト",
     "facts": "facts 事実 ファクト",
+    "history": "history 履歴",
 }
 ALIASES: dict[str, str] = {
     word: name for name, words in _ALIAS_WORDS.items() for word in words.split()
@@ -37,10 +40,37 @@ class RowOutcome:
     # (severity, code, message, hint); the loader attaches the source.
     problems: list[tuple[str, str, str, str]] = field(default_factory=list)
     unknown_keys: list[str] = field(default_factory=list)
+    # Some text had surrounding whitespace that was trimmed (the loader counts these rows).
+    trimmed: bool = False
+
+    def text(self, value: str) -> str:
+        """`value` trimmed of the whitespace Ollama would strip, noting that it was."""
+        kept = trim(value)
+        self.trimmed |= kept != value
+        return kept
 
     def error(self, code: str, message: str, hint: str) -> RowOutcome:
         self.problems.append(("error", code, message, hint))
         return self
+
+
+def not_text(where: str, value: Any) -> tuple[str, str] | None:
+    """(message, hint) when a value that must be text is a number, boolean, list or object.
+
+    Numbers are not turned into text: `1.50` would silently become "1.5" and NaN "nan".
+    """
+    if isinstance(value, str) and not isinstance(value, JsonNumber):
+        return None
+    if isinstance(value, (JsonNumber, bool)):
+        shown = str(value) if isinstance(value, JsonNumber) else str(value).lower()
+        kind = "a JSON number" if isinstance(value, JsonNumber) else "a JSON boolean"
+        return (
+            f"{where} is {shown} ({kind}), expected text",
+            f'quote it so the exact text is kept: "{shown}"',
+        )
+    kinds = ((dict, "an object"), (list, "a list"), (type(None), "null"))
+    kind = next((k for t, k in kinds if isinstance(value, t)), type(value).__name__)
+    return f"{where} is {kind}, expected text", f"write {where} as a JSON string"
 
 
 def resolve_keys(keys: list[str], mapping: dict[str, str] | None) -> dict[str, str]:
@@ -63,24 +93,15 @@ def resolve_keys(keys: list[str], mapping: dict[str, str] | None) -> dict[str, s
     return out
 
 
-def detect_schema(value: Any) -> Schema:
-    if isinstance(value, dict):
-        if "messages" in value:
-            return "messages"
-        if "prompt" in value and "completion" in value:
-            return "prompt-completion"
-    return "seed"
-
-
 def _facts(value: Any) -> tuple[tuple[str, ...], ...] | None:
     """Fact groups; a bare string counts as a group with one acceptable form."""
     if not isinstance(value, list):
         return None
     groups: list[tuple[str, ...]] = []
     for group in value:
-        if isinstance(group, str):
+        if not_text("", group) is None:
             groups.append((group,))
-        elif isinstance(group, list) and group and all(isinstance(s, str) for s in group):
+        elif isinstance(group, list) and group and all(not_text("", s) is None for s in group):
             groups.append(tuple(group))
         else:
             return None
@@ -120,37 +141,66 @@ def seed_row(
                     f"add an '{name}' key, or name the column with --map COLUMN={name}",
                 )
             continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "system":
-            value = str(value)  # spreadsheets turn "30" into a number
-        if not isinstance(value, str):
-            out.error(
-                "wrong-type",
-                f"'{key}' is {type(value).__name__}, expected a string",
-                f"write '{key}' as a JSON string",
-            )
+        problem = not_text(f"'{key}'", value)
+        if problem is not None:
+            out.error("wrong-type", *problem)
             continue
         if name in ("instruction", "output") and not value.strip():
             out.error("empty-field", f"'{key}' is empty", f"fill in '{key}' or delete the row")
-        texts[name] = value
+        texts[name] = out.text(value)
     facts = _read_facts(record, by_field.get("facts"), out)
+    history = _read_history(record, by_field.get("history"), out)
     if out.problems:
         return out
     user = texts["instruction"]
     if texts.get("input", "").strip():
         user = f"{user}\n\n{texts['input']}"
-    msgs = [Message("user", user), Message("assistant", texts["output"])]
+    msgs = [m for q, a in history for m in (Message("user", q), Message("assistant", a))]
+    msgs += [Message("user", user), Message("assistant", texts["output"])]
     if texts.get("system", "").strip():
         msgs.insert(0, Message("system", texts["system"]))
     extra: dict[str, object] = {
         "instruction": texts["instruction"],
         "input": texts.get("input", ""),
     }
+    if history:
+        extra["history"] = history
     out.example = Example(tuple(msgs), source, facts, extra)
     return out
 
 
-def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
-    where = f"messages[{i}]"
+_HISTORY_HINT = 'write history as earlier [question, answer] pairs: [["Q1", "A1"], ["Q2", "A2"]]'
+
+
+def _read_history(
+    record: dict[str, Any], key: str | None, out: RowOutcome
+) -> list[tuple[str, str]]:
+    """Alpaca's `history`: earlier turns of the conversation, oldest first."""
+    if key is None or record.get(key) in (None, "", []):
+        return []
+    value = record[key]
+    pairs: list[tuple[str, str]] = []
+    for i, pair in enumerate(value if isinstance(value, list) else [value]):
+        if not isinstance(pair, list) or len(pair) != 2:
+            out.error("wrong-type", f"'{key}'[{i}] is not a [question, answer] pair", _HISTORY_HINT)
+            return []
+        for j, text in enumerate(pair):
+            problem = not_text(f"'{key}'[{i}][{j}]", text)
+            if problem is not None:
+                out.error("wrong-type", *problem)
+                return []
+            if not text.strip():
+                out.error("empty-field", f"'{key}'[{i}][{j}] is empty", "fill it in or drop it")
+                return []
+        pairs.append((out.text(pair[0]), out.text(pair[1])))
+    return pairs
+
+
+_TOOL_ROLES = ("function_call", "observation", "tool", "function", "ipython")
+
+
+def _message(i: int, m: Any, out: RowOutcome, key: str = "messages") -> Message | None:
+    where = f"{key}[{i}]"
     if not isinstance(m, dict):
         out.error(
             "wrong-type",
@@ -159,17 +209,22 @@ def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
         )
         return None
     role, content = m.get("role"), m.get("content")
+    if role in _TOOL_ROLES:
+        out.error(
+            "tool-turn",
+            f"{where} is a {role!r} (tool-calling) turn, which a Modelfile or a chat "
+            "fine-tune here cannot carry",
+            "keep rows of plain question→answer turns; drop the tool-calling conversations",
+        )
+        return None
     if role not in ROLES:
         out.error(
             "unknown-role", f"{where} has role {role!r}", "use one of: system, user, assistant"
         )
         return None
-    if not isinstance(content, str):
-        out.error(
-            "wrong-type",
-            f"{where}.content is {type(content).__name__}, expected a string",
-            "write the content as a JSON string",
-        )
+    problem = not_text(f"{where}.content", content)
+    if problem is not None or not isinstance(content, str):
+        out.error("wrong-type", *(problem or ("", "")))
         return None
     if not content.strip() and role != "system":
         out.error(
@@ -177,20 +232,27 @@ def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
         )
         return None
     known: Role = role
-    return Message(known, content)
+    return Message(known, out.text(content))
 
 
-def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
+def messages_row(
+    record: dict[str, Any],
+    source: SourceRef,
+    key: str = "messages",
+    turns: list[Any] | None = None,
+    known: tuple[str, ...] = (),
+) -> RowOutcome:
+    """OpenAI chat rows; other chat formats hand in their `turns` already in role/content form."""
     out = RowOutcome()
-    out.unknown_keys = [k for k in record if k not in ("messages", "facts")]
-    raw = record.get("messages")
+    out.unknown_keys = [k for k in record if k not in (key, "facts", *known)]
+    raw = record.get(key) if turns is None else turns
     if not isinstance(raw, list) or not raw:
         return out.error(
             "wrong-type",
-            "'messages' is not a non-empty list",
-            'write "messages": [{"role": "user", ...}, {"role": "assistant", ...}]',
+            f"'{key}' is not a non-empty list",
+            f'write "{key}": [{{"role": "user", ...}}, {{"role": "assistant", ...}}]',
         )
-    msgs = [msg for i, item in enumerate(raw) if (msg := _message(i, item, out)) is not None]
+    msgs = [msg for i, m in enumerate(raw) if (msg := _message(i, m, out, key)) is not None]
     facts = _read_facts(record, "facts", out)
     if out.problems:
         return out
@@ -201,10 +263,12 @@ def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
             "add the answer as a message with role 'assistant'",
         )
     if not any(m.role == "user" for m in msgs):
+        # OpenAI's fine-tuning accepts system + assistant alone; here every row is asked.
         return out.error(
             "missing-field",
-            "the conversation has no user turn",
-            "add the question as a message with role 'user'",
+            "the conversation has no user turn: ollama-tune needs the question to build "
+            "few-shot examples and to test the model",
+            "add the question as a message with role 'user' before the answer",
         )
     if msgs[-1].role != "assistant":
         out.problems.append(
@@ -217,17 +281,3 @@ def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
         )
     out.example = Example(tuple(msgs), source, facts)
     return out
-
-
-def record_to_example(
-    value: Any, source: SourceRef, schema: Schema, mapping: dict[str, str] | None
-) -> RowOutcome:
-    if not isinstance(value, dict):
-        return RowOutcome().error(
-            "not-an-object",
-            f"the row is a JSON {type(value).__name__}, expected an object",
-            'write each row as an object, e.g. {"instruction": "...", "output": "..."}',
-        )
-    if schema == "messages":
-        return messages_row(value, source)
-    return seed_row(value, source, mapping)

@@ -11,7 +11,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ollama_tune.data.dedup import NEAR_DUP_THRESHOLD, UnionFind, canonical, similar_pairs
+from ollama_tune.data.dedup import NEAR_DUP_THRESHOLD, canonical, find_duplicates, union_duplicates
 from ollama_tune.data.model import Example
 from ollama_tune.errors import UsageError
 
@@ -33,9 +33,9 @@ def duplicate_groups(
     examples: Sequence[Example], threshold: float = NEAR_DUP_THRESHOLD
 ) -> list[list[int]]:
     """Indices grouped by near-duplicate rows and identical (normalised) questions."""
-    uf = UnionFind(len(examples))
-    for i, j, _ in similar_pairs([row_text(e) for e in examples], threshold):
-        uf.union(i, j)
+    uf = union_duplicates(
+        len(examples), find_duplicates([row_text(e) for e in examples], threshold)
+    )
     first_with: dict[str, int] = {}
     for i, ex in enumerate(examples):
         key = canonical(ex.question)

@@ -20,8 +20,15 @@ STYLES: tuple[str, ...] = ("seed", "messages")
 
 
 def seed_record(example: Example) -> dict[str, Any]:
-    """`{"instruction", "input", "output"}` (+ `system`, `facts`); ValueError if multi-turn."""
-    roles = [m.role for m in example.messages]
+    """`{"instruction", "input", "output"}` (+ `system`, `facts`, Alpaca `history`).
+
+    ValueError for a multi-turn conversation that did not come from an Alpaca `history` row.
+    """
+    history = _alpaca_history(example)
+    roles: list[str] = [m.role for m in example.messages]
+    if history:
+        roles = [r for r in roles if r != "system"][2 * len(history) :]
+        roles = (["system"] if example.system is not None else []) + roles
     if roles not in (["user", "assistant"], ["system", "user", "assistant"]):
         raise ValueError(
             f"a conversation of {len(roles)} turns ({', '.join(roles)}) has no seed form; "
@@ -37,9 +44,21 @@ def seed_record(example: Example) -> dict[str, Any]:
     record: dict[str, Any] = {"instruction": instruction, "input": input_, "output": example.answer}
     if example.system is not None:
         record["system"] = example.system
+    if history:
+        record["history"] = [list(pair) for pair in history]
     if example.facts is not None:
         record["facts"] = [list(g) for g in example.facts]
     return record
+
+
+def _alpaca_history(example: Example) -> list[tuple[str, str]]:
+    """The `history` pairs a seed row was read with, when the turns still match them."""
+    history = example.extra.get("history")
+    if not isinstance(history, list) or not history:
+        return []
+    turns = [m.content for m in example.messages if m.role != "system"]
+    flat = [text for pair in history for text in pair]
+    return history if turns[: len(flat)] == flat else []
 
 
 def messages_record(example: Example) -> dict[str, Any]:
