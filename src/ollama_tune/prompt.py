@@ -251,9 +251,12 @@ def _refuse_rows_longer_than_context(config: CustomizeConfig) -> None:
         else:
             tokens, how = math.ceil(chars / MAX_CHARS_PER_TOKEN), "at least"
         if tokens > limit:
+            size = f"{chars:,} characters ({how} {tokens:,} tokens)"
             raise UsageError(
-                f"{ex.source}: this row is {chars:,} characters ({how} {tokens:,} tokens), "
-                f"longer than the model's context ({flag} {limit:,} tokens)",
+                f"the prompt does not fit --num-ctx {limit}: {ex.source} alone is {size}"
+                if config.num_ctx is not None
+                else f"{ex.source}: this row is {size}, longer than the model's context "
+                f"({flag} {limit:,} tokens)",
                 hint="Shorten or split that row, or remove it from --data; raise "
                 f"{flag} only if the model really takes that much.",
             )

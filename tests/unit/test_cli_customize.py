@@ -175,4 +175,5 @@ def test_a_row_longer_than_the_context_is_refused_with_the_numbers(capsys, tmp_p
         "--model-name", "bot", "--output", str(tmp_path / "Modelfile"), "--no-create",
         "--num-ctx", "4096",
     )  # fmt: skip
-    assert code == 2 and "(--num-ctx 4,096 tokens)" in " ".join(err.split())
+    text = " ".join(err.split())
+    assert code == 2 and f"does not fit --num-ctx 4096: {data}:6 alone is 240,003" in text
