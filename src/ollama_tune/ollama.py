@@ -116,8 +116,9 @@ class OllamaService:
 
         Streaming calls pass `watch=False` and keep their own `Watch`, touched on each line.
         """
+        quick = timeout_s <= QUICK_TIMEOUT_S
         timeout_s = self.timeout if self.timeout is not None else timeout_s
-        call = Call(self.host, what, model, timeout_s, missing)
+        call = Call(self.host, what, model, timeout_s, missing, retry_timeouts=quick)
         with Watch(self.progress if watch else None, self._waiting(what)):
             return run_call(call, fn, attempts=self.retries if idempotent else 1)
 

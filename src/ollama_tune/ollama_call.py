@@ -79,6 +79,8 @@ class Call:
     model: str = ""
     timeout_s: float = QUICK_TIMEOUT_S
     missing: str = "pull"  # a 404 means: "pull" (a model to download) or "absent" (rm)
+    # Minutes of silence in a stream are not fixed by asking again: only quick calls retry them.
+    retry_timeouts: bool = True
 
 
 def run_call(call: Call, fn: Callable[[], T], *, attempts: int) -> T:
@@ -91,8 +93,11 @@ def run_call(call: Call, fn: Callable[[], T], *, attempts: int) -> T:
             return fn()
         except (httpx.TimeoutException, httpx.TransportError, _ollama_client.ResponseError) as exc:
             status = getattr(exc, "status_code", None)
-            broken = isinstance(exc, httpx.TransportError) and not _is_connect(exc)
-            retry = isinstance(exc, httpx.TimeoutException) or broken or status in RETRY_STATUS
+            broken = not isinstance(exc, httpx.TimeoutException) and (
+                isinstance(exc, httpx.TransportError) and not _is_connect(exc)
+            )
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            retry = (timed_out and call.retry_timeouts) or broken or status in RETRY_STATUS
             if retry and attempt + 1 < attempts:
                 time.sleep(0.2 * 2**attempt)
                 continue
@@ -128,7 +133,8 @@ def translate(call: Call, exc: Exception, tries: int, waited: float) -> OllamaEr
         )
     if isinstance(exc, httpx.TimeoutException):
         return OllamaError(
-            f"Ollama at {host} did not answer {what} in time ({tries} tries); waited "
+            f"Ollama at {host} did not answer {what} in time "
+            f"({tries} {'try' if tries == 1 else 'tries'}); waited "
             f"{waited:.0f} s in all, {call.timeout_s:g} s per try",
             hint="Is the machine busy loading a large model, or the server stuck? Check "
             "`ollama ps` and the server's log, then retry.",

@@ -38,6 +38,25 @@ def test_a_hanging_server_gets_a_live_note_and_one_clear_message(
     assert text.count("Error:") == 1
 
 
+def test_a_chat_that_hangs_is_not_asked_again_and_says_how_long_it_waited(
+    fake_ollama, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from ollama_tune.errors import OllamaError
+    from ollama_tune.ollama import OllamaService
+
+    monkeypatch.setenv("OLLAMA_TUNE_TIMEOUT", "0.5")
+    monkeypatch.setattr(ollama_call, "NOTE_AFTER_S", 0.2)
+    fake_ollama.add_model("bot")
+    fake_ollama.delay("/api/chat", 2)
+    notes: list[tuple[str, float, float | None]] = []
+    with pytest.raises(OllamaError, match=r"did not answer chat in time \(1 try\)"):
+        OllamaService(progress=lambda *n: notes.append(n)).chat(
+            "bot", [{"role": "user", "content": "hi"}]
+        )
+    assert len(fake_ollama.requests_to("/api/chat")) == 1
+    assert notes and notes[0][0].endswith("(chat with bot)") and notes[0][2] is None
+
+
 def test_a_stream_cut_halfway_is_not_called_unreachable(fake_ollama, capsys) -> None:  # type: ignore[no-untyped-def]
     for _ in range(3):  # pull is retried: every try is cut
         fake_ollama.break_stream("/api/pull", after=2)
