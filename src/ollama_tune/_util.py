@@ -80,6 +80,14 @@ def clean_stale_temps(target: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+def new_temp_dir(target: str | os.PathLike[str]) -> Path:
+    """A temporary folder next to `target` (to be renamed onto it), named and cleaned like files."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(target)
+    return Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent))
+
+
 def output_error(target: Path, exc: OSError) -> OutputError:
     """The one message for an output that cannot be written: which path, and why."""
     why = _WRITE_ERRNOS.get(exc.errno or 0, exc.strerror or str(exc))

@@ -141,3 +141,19 @@ def test_os_errors_outside_writes_are_still_one_line(capsys, tmp_path, monkeypat
     code, _, err = run_cli(capsys, "data", "split", str(SUPPORT), "--out", str(tmp_path / "o"))
     assert code == 1 and "Traceback" not in err
     assert f"Input/output error: {tmp_path / 'disk'}" in " ".join(err.split())
+
+
+def test_temp_folders_of_killed_runs_are_cleaned_when_the_same_output_is_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_pid.wait()  # its PID now names no process
+    stale = tmp_path / f".merged.ollama-tune-{dead_pid.pid}.k3j2h1g0.tmp"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "model.safetensors").write_bytes(b"\0" * 1024)
+    other = tmp_path / f".other.ollama-tune-{dead_pid.pid}.k3j2h1g0.tmp"  # another output's
+    other.mkdir()
+    fresh = _util.new_temp_dir(tmp_path / "merged")
+    assert fresh.name.startswith(".merged.ollama-tune-") and fresh.is_dir()
+    assert not stale.exists() and other.exists()
