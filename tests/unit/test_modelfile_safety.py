@@ -176,3 +176,11 @@ def test_library_create_checks_magic_bytes_even_without_lint(fake_ollama, tmp_pa
     with pytest.raises(ModelfileError, match=r"adapter\.gguf is not a GGUF file"):
         OllamaService().create("bot", mf, tmp_path)
     assert not [r for r in fake_ollama.requests if r.path.startswith("/api/blobs/")]
+
+
+def test_values_that_look_like_rich_markup_are_printed_as_they_are(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    mf = tmp_path / "Modelfile"
+    mf.write_text("FROM llama3.2:1b\nPARAMETER num_ctx [/INST]\n", "utf-8")
+    code, out, err = run_cli(capsys, "modelfile", "lint", str(mf))
+    assert code == 1 and "Traceback" not in err  # rich used to raise MarkupError here
+    assert "num_ctx'[/INST]'isnotint" in "".join(out.split())

@@ -115,9 +115,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _error(message: str, hint: str | None, label: str = "Error") -> None:
-    err_console.print(f"[bold red]{label}:[/bold red] {message}", highlight=False)
+    from rich.markup import escape  # messages quote user text: "[/x]" is not markup
+
+    err_console.print(f"[bold red]{label}:[/bold red] {escape(message)}", highlight=False)
     if hint:
-        err_console.print(f"[yellow]Hint:[/yellow] {hint}", highlight=False)
+        err_console.print(f"[yellow]Hint:[/yellow] {escape(hint)}", highlight=False)
 
 
 def _describe(exc: BaseException) -> str:

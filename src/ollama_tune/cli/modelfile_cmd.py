@@ -23,6 +23,7 @@ def lint_cmd(
 ) -> None:
     """Report every problem: parse errors, unknown/removed/ignored PARAMETERs, bad values,
     missing FROM, files that are not model weights or lie outside the folder, a bad TEMPLATE."""
+    from rich.markup import escape
     from rich.table import Table
 
     from ollama_tune.cli._common import console, err_console, print_json
@@ -34,7 +35,11 @@ def lint_cmd(
     errors = sum(1 for i in issues if i.severity == "error") + len(parse_issues)
     # Parse errors go to stderr like every command's errors; the rest is the report.
     for p in parse_issues:
-        err_console.print(f"[bold red]Error:[/bold red] {file}:{p.line}: {p.message}")
+        where = escape(f"{file}:{p.line}: {p.message}")
+        err_console.print(f"[bold red]Error:[/bold red] {where}", highlight=False)
+    if parse_issues and parse_issues[0].hint:
+        hint = escape(parse_issues[0].hint)
+        err_console.print(f"[yellow]Hint:[/yellow] {hint}", highlight=False)
     if as_json:
         print_json([i.__dict__ for i in sorted(parse_issues + issues, key=_order)])
     elif not issues and not parse_issues:
@@ -44,7 +49,8 @@ def lint_cmd(
         for i in issues:
             colour = "red" if i.severity == "error" else "yellow"
             where = f"{file}:{i.line}" if i.line else str(file)
-            table.add_row(where, f"[{colour}]{i.severity}[/{colour}]", i.message, i.hint or "")
+            cells = (escape(where), escape(i.message), escape(i.hint or ""))
+            table.add_row(cells[0], f"[{colour}]{i.severity}[/{colour}]", *cells[1:])
         console.print(table)
     if not as_json and (issues or parse_issues):
         console.print(f"{errors} error(s), {len(issues) + len(parse_issues) - errors} warning(s)")
