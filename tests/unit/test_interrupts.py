@@ -35,6 +35,8 @@ def _start(tmp_path: Path, *args: str, slow: bool = True) -> tuple[subprocess.Po
         text=True,
         env=env,
         cwd=tmp_path,
+        # A CI job run in the background has SIGINT ignored, and a child would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     return proc, marker
 
