@@ -21,6 +21,10 @@ How to use it in a test::
         fake_ollama.script("my-bot", {"返品できますか？": "30日以内なら可能です。"})
         fake_ollama.script("other", lambda messages: "always this")
         fake_ollama.fail("/api/tags", status=503, times=2)        # inject errors
+        fake_ollama.fail("/api/tags", status=200, body=b"<html>")  # ... or any raw body
+        fake_ollama.break_stream("/api/chat", after=2)            # cut the stream halfway
+        fake_ollama.break_stream("/api/chat", error="oom")        # an error line inside it
+        fake_ollama.delay("/api/tags", 30)                        # a server that hangs
         ... run the code under test (OLLAMA_HOST already points here) ...
         body = fake_ollama.last("/api/create").json               # the exact JSON sent
         [r.path for r in fake_ollama.requests]                     # every request, in order
@@ -86,7 +90,8 @@ class FakeOllama:
         self.blobs: dict[str, bytes] = {}
         self.requests: list[Recorded] = []
         self.answers: dict[str, Answer] = {}
-        self.failures: dict[str, list[tuple[int, str]]] = {}
+        self.failures: dict[str, list[tuple[int, str, bytes | None]]] = {}
+        self.breaks: dict[str, list[tuple[int, str | None]]] = {}
         self.delays: dict[str, float] = {}
         self.pull_sizes: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -127,9 +132,24 @@ class FakeOllama:
     def script(self, model: str, answers: Answer) -> None:
         self.answers[_full(model)] = answers
 
-    def fail(self, path: str, status: int = 500, error: str = "boom", times: int = 1) -> None:
-        """The next `times` requests to `path` answer `status` with `{"error": error}`."""
-        self.failures.setdefault(path, []).extend([(status, error)] * times)
+    def fail(
+        self,
+        path: str,
+        status: int = 500,
+        error: str = "boom",
+        times: int = 1,
+        body: bytes | None = None,
+    ) -> None:
+        """The next `times` requests to `path` answer `status` with `{"error": error}`.
+
+        With `body`, they answer those raw bytes instead (garbage, HTML, wrong-shaped JSON).
+        """
+        self.failures.setdefault(path, []).extend([(status, error, body)] * times)
+
+    def break_stream(self, path: str, after: int = 1, error: str | None = None) -> None:
+        """The next stream from `path` sends `after` lines, then an `{"error": error}` line
+        (as Ollama does when it fails mid-answer), or without `error` drops the connection."""
+        self.breaks.setdefault(path, []).append((after, error))
 
     def delay(self, path: str, seconds: float) -> None:
         """Answer requests to `path` only after `seconds` (to provoke client timeouts)."""
@@ -195,10 +215,20 @@ def _make_handler(state: FakeOllama) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/x-ndjson")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for part in parts:
+            with state._lock:
+                pending = state.breaks.get(self.path.split("?")[0])
+                cut = pending.pop(0) if pending else None
+            for n, part in enumerate(parts):
+                if cut is not None and n == cut[0]:
+                    if cut[1] is None:  # drop the connection mid-body
+                        self.close_connection = True
+                        return
+                    part = {"error": cut[1]}
                 line = (json.dumps(part, ensure_ascii=False) + "\n").encode()
                 self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
                 self.wfile.flush()
+                if cut is not None and n == cut[0]:
+                    break
             self.wfile.write(b"0\r\n\r\n")
 
         def _handle(self) -> None:
@@ -217,6 +247,14 @@ def _make_handler(state: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 failure = pending.pop(0) if pending else None
             if path in state.delays:
                 time.sleep(state.delays[path])
+            if failure and failure[2] is not None:
+                self.send_response(failure[0])
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(failure[2])))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(failure[2])
+                return
             if failure:
                 self._send(failure[0], {"error": failure[1]})
                 return

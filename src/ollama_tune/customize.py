@@ -101,7 +101,7 @@ def customize(config: CustomizeRunConfig, progress: ProgressFn | None = None) ->
         return result
     from ollama_tune.ollama import OllamaService
 
-    service = OllamaService(config.host)
+    service = OllamaService(config.host, progress=progress)  # "waiting for Ollama" notes
     result.host = service.host
     try:
         _create(service, config, build, path, progress)

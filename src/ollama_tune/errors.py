@@ -31,6 +31,10 @@ class DataError(OllamaTuneError):
     """The user's data cannot be read or used (exit 1)."""
 
 
+class OutputError(OllamaTuneError):
+    """An output file cannot be written: a folder in the way, no space, no permission (exit 1)."""
+
+
 class ModelfileError(OllamaTuneError):
     """A Modelfile cannot be parsed, rendered or linted clean (exit 1)."""
 

@@ -4,8 +4,9 @@ One `Modelfile` object is the single source of truth for a customized model: `re
 the text people read (and `ollama create -f` accepts), `to_create_args()` gives the JSON body of
 `POST /api/create`. Parsing follows Ollama's own parser (`parser/parser.go`) rune for rune —
 case-insensitive keywords, `#` comments only at line starts, `"…"`/`\"\"\"…\"\"\"` values spanning
-lines, no escapes, non-printable characters dropped — but reports errors with line numbers.
-Rendering refuses values that would not read back identically instead of changing them.
+lines, no escapes, non-printable characters dropped — in linear time (`modelfile_parse`), but
+reports every error with its line, not only the first. Rendering refuses values that would
+not read back identically instead of changing them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from ollama_tune.modelfile_params import (
     convert_parameter,
     typed_parameters,
 )
+from ollama_tune.modelfile_parse import (
+    MESSAGE_ROLES,
+    QQQ,
+    Command,
+    ParseProblem,
+    parse_commands,
+)
 
 __all__ = [
     "DEPRECATED_PARAMETERS",
@@ -35,162 +43,17 @@ __all__ = [
     "value_problem",
 ]
 
-COMMANDS = (
-    "from",
-    "license",
-    "template",
-    "system",
-    "adapter",
-    "draft",
-    "renderer",
-    "parser",
-    "parameter",
-    "message",
-    "requires",
-)
-MESSAGE_ROLES = ("system", "user", "assistant")
 # Commands Ollama accepts that ollama-tune keeps verbatim but does not interpret.
 EXTRA_COMMANDS = ("draft", "renderer", "parser")
 
-_NIL, _NAME, _VALUE, _PARAM, _MESSAGE, _COMMENT = range(6)
-_QQQ = '"""'
 
-
-@dataclass(frozen=True)
-class _Command:
-    name: str  # lower-case keyword, or the parameter name for PARAMETER
-    args: str
-    line: int
-    role: str | None = None
-
-
-def _unquote(s: str) -> tuple[str, bool]:
-    """Ollama's unquote(): a value is complete once its quotes (if any) are closed."""
-    if s.startswith(_QQQ):
-        return (s[3:-3], True) if len(s) >= 6 and s.endswith(_QQQ) else ("", False)
-    if s.startswith('"'):
-        return (s[1:-1], True) if len(s) >= 2 and s.endswith('"') else ("", False)
-    return s, True
-
-
-def _strip(s: str) -> str:
-    # Only ASCII blanks and newlines can reach the buffer (other spaces are non-printable).
-    return s.strip(" \t\r\n")
-
-
-_KEYWORDS_HINT = "Keywords: " + ", ".join(c.upper() for c in COMMANDS) + "."
-
-
-class _Parser:
-    """Port of Ollama's ParseFile state machine (one method per state), with line numbers."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.commands: list[_Command] = []
-        self.state, self.buf, self.line, self.start = _NIL, "", 1, 1
-        self.name = ""
-        self.role: str | None = None
-
-    def error(self, line: int, message: str, hint: str | None) -> ModelfileError:
-        where = f"{self.path}:{line}" if self.path else f"line {line}"
-        return ModelfileError(f"{where}: {message}", hint=hint)
-
-    def run(self, text: str) -> list[_Command]:
-        text = text.removeprefix("\ufeff")
-        handlers = {
-            _NIL: self._nil,
-            _COMMENT: self._comment,
-            _NAME: self._name,
-            _PARAM: self._param,
-            _MESSAGE: self._message,
-            _VALUE: self._value,
-        }
-        for i, ch in enumerate(text):
-            handlers[self.state](ch)
-            # CRLF is one line break; a lone CR counts as one too (Ollama counts both).
-            if ch == "\n" or (ch == "\r" and text[i + 1 : i + 2] != "\n"):
-                self.line += 1
-        self._finish()
-        return self.commands
-
-    def _nil(self, ch: str) -> None:
-        if ch == "#":
-            self.state = _COMMENT
-        elif ch not in " \t\r\n":
-            # Ollama enters the name state even on a non-printable rune, but drops the rune.
-            self.state, self.start, self.buf = _NAME, self.line, ch if ch.isprintable() else ""
-
-    def _comment(self, ch: str) -> None:
-        if ch in "\r\n":
-            self.state = _NIL
-
-    def _name(self, ch: str) -> None:
-        if ch in " \t":
-            keyword = self.buf.lower()
-            if keyword not in COMMANDS:
-                raise self.error(self.line, f"unknown command {self.buf!r}", _KEYWORDS_HINT)
-            self.name, self.buf = keyword, ""
-            self.state = {"parameter": _PARAM, "message": _MESSAGE}.get(keyword, _VALUE)
-        elif ch.isascii() and ch.isalpha():
-            self.buf += ch
-        elif ch in "\r\n":
-            raise self.error(self.line, f"{self.buf.upper()} has no value", _KEYWORDS_HINT)
-        else:
-            raise self.error(
-                self.line, f"unexpected {ch!r} in command {self.buf!r}", _KEYWORDS_HINT
-            )
-
-    def _param(self, ch: str) -> None:
-        if ch.isascii() and (ch.isalnum() or ch == "_"):
-            self.buf += ch
-        elif ch in " \t" and self.buf:
-            self.name, self.state, self.buf = self.buf, _VALUE, ""
-        else:
-            what = f"PARAMETER {self.buf!r} has no value" if ch in "\r\n" else "bad PARAMETER name"
-            hint = "Write `PARAMETER name value`, e.g. `PARAMETER temperature 0.7`."
-            raise self.error(self.line, what, hint)
-
-    def _message(self, ch: str) -> None:
-        if ch.isascii() and ch.isalpha():
-            self.buf += ch
-        elif ch in " \t" and self.buf in MESSAGE_ROLES:
-            self.role, self.state, self.buf = self.buf, _VALUE, ""
-        else:
-            raise self.error(
-                self.line,
-                f"MESSAGE role {self.buf!r} is not one of {', '.join(MESSAGE_ROLES)}",
-                "Write `MESSAGE user text` or `MESSAGE assistant text` (lower-case role).",
-            )
-
-    def _value(self, ch: str) -> None:
-        if ch in "\r\n":  # a newline ends the value once its quotes are closed
-            value, ok = _unquote(_strip(self.buf))
-            if not ok:
-                self.buf += ch
-                return
-            self.commands.append(_Command(self.name, value, self.start, self.role))
-            self.state, self.buf, self.role = _NIL, "", None
-        elif ch in " \t" or ch.isprintable():
-            self.buf += ch  # other non-printable runes are dropped, as Ollama does
-
-    def _finish(self) -> None:
-        if self.state == _VALUE:
-            value, ok = _unquote(_strip(self.buf))
-            if not ok:
-                raise self.error(
-                    self.start,
-                    "quoted value is never closed",
-                    'Close it with the same quotes it opened with (" or """).',
-                )
-            self.commands.append(_Command(self.name, value, self.start, self.role))
-        elif self.state in (_NAME, _PARAM, _MESSAGE):
-            raise self.error(
-                self.start, f"incomplete command {self.buf!r} at end of file", _KEYWORDS_HINT
-            )
-
-
-def _parse_commands(text: str, path: str | None = None) -> list[_Command]:
-    return _Parser(path).run(text)
+def _parse_error(problems: list[ParseProblem], path: str | None) -> ModelfileError:
+    """One error naming every problem (file:line each), the first one's hint."""
+    where = [f"{path}:{p.line}" if path else f"line {p.line}" for p in problems]
+    lines = [f"{w}: {p.message}" for w, p in zip(where, problems, strict=True)]
+    if len(lines) > 1:
+        lines[0] += f" (and {len(lines) - 1} more problem(s))"
+    return ModelfileError("\n".join(lines), hint=problems[0].hint)
 
 
 @dataclass(frozen=True)
@@ -222,14 +85,32 @@ class Modelfile:
 
     @classmethod
     def parse(cls, text: str, path: str | os.PathLike[str] | None = None) -> Modelfile:
-        """Parse Modelfile text the way Ollama does; raise ModelfileError with the line."""
-        mf = cls(path=str(path) if path is not None else None)
-        for cmd in _parse_commands(text, mf.path):
-            mf._add(cmd)
+        """Parse Modelfile text the way Ollama does; raise ModelfileError naming every problem."""
+        mf, problems = cls.parse_all(text, path)
+        if problems:
+            raise _parse_error(problems, mf.path)
         return mf
 
     @classmethod
+    def parse_all(
+        cls, text: str, path: str | os.PathLike[str] | None = None
+    ) -> tuple[Modelfile, list[ParseProblem]]:
+        """What can be read, and every parse problem (lint reports both)."""
+        mf = cls(path=str(path) if path is not None else None)
+        commands, problems = parse_commands(text)
+        for cmd in commands:
+            mf._add(cmd)
+        return mf, problems
+
+    @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Modelfile:
+        mf, problems = cls.read_all(path)
+        if problems:
+            raise _parse_error(problems, mf.path)
+        return mf
+
+    @classmethod
+    def read_all(cls, path: str | os.PathLike[str]) -> tuple[Modelfile, list[ParseProblem]]:
         try:
             raw = Path(path).read_bytes()
         except OSError as exc:
@@ -242,9 +123,9 @@ class Modelfile:
             raise ModelfileError(
                 f"{path}: not UTF-8 (byte {exc.start})", hint="Save the Modelfile as UTF-8."
             ) from None
-        return cls.parse(text, path)
+        return cls.parse_all(text, path)
 
-    def _add(self, cmd: _Command) -> None:
+    def _add(self, cmd: Command) -> None:
         key = cmd.name
         lists: dict[str, list[Any]] = {
             "adapter": self.adapters,
@@ -353,11 +234,13 @@ class Modelfile:
             args["messages"] = [{"role": r, "content": c} for r, c in self.messages]
         return args
 
-    def lint(self, base_dir: str | os.PathLike[str] | None = None) -> list[LintIssue]:
+    def lint(
+        self, base_dir: str | os.PathLike[str] | None = None, *, allow_outside: bool = False
+    ) -> list[LintIssue]:
         """Every problem at once (see `modelfile_lint`)."""
         from ollama_tune.modelfile_lint import lint_modelfile
 
-        return lint_modelfile(self, base_dir)
+        return lint_modelfile(self, base_dir, allow_outside=allow_outside)
 
 
 def value_problem(value: str) -> str | None:
@@ -379,7 +262,7 @@ def _quote(value: str, what: str) -> str:
                 hint="Replace it in your data (e.g. a full-width space with a normal space).",
             )
     candidates = [value] if value else []
-    candidates.append(_QQQ + value + _QQQ)
+    candidates.append(QQQ + value + QQQ)
     for text in candidates:
         cmds = _safe_parse("SYSTEM " + text + "\n")
         if cmds is not None and len(cmds) == 1 and cmds[0].args == value:
@@ -390,11 +273,9 @@ def _quote(value: str, what: str) -> str:
     )
 
 
-def _safe_parse(text: str) -> list[_Command] | None:
-    try:
-        return _parse_commands(text)
-    except ModelfileError:
-        return None
+def _safe_parse(text: str) -> list[Command] | None:
+    commands, problems = parse_commands(text)
+    return None if problems else commands
 
 
 def _command(keyword: str, value: str, what: str) -> str:

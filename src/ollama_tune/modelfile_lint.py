@@ -1,6 +1,8 @@
 """Lint a Modelfile: every problem Ollama would reject or silently ignore, with its line.
 
-Checked: missing or repeated FROM, FROM/ADAPTER paths that do not exist, unknown PARAMETER
+Checked: missing or repeated FROM, FROM/ADAPTER paths that do not exist, point outside the
+Modelfile's folder (unless allowed) or are not model weights (GGUF magic bytes, safetensors),
+a TEMPLATE that Go's text/template cannot parse (with its line), unknown PARAMETER
 names, removed ones that make `ollama create` fail (tfs_z), deprecated ones Ollama ignores
 (mirostat*, penalize_newline, …), values of the wrong type or out of range (e.g. an inline
 `# comment` after a number, which Ollama keeps as part of the value), and MESSAGE order.
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ollama_tune.modelfile import LintIssue
+from ollama_tune.modelfile_checks import outside, template_problem, weights_problem
 from ollama_tune.modelfile_params import (
     DEPRECATED_PARAMETERS,
     PARAMETER_TYPES,
@@ -44,13 +47,18 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
 
 
 def lint_modelfile(
-    mf: Modelfile, base_dir: str | os.PathLike[str] | None = None
+    mf: Modelfile,
+    base_dir: str | os.PathLike[str] | None = None,
+    *,
+    allow_outside: bool = False,
 ) -> list[LintIssue]:
     """All lint issues of `mf`, errors and warnings, in line order."""
     if base_dir is None and mf.path:
         base_dir = Path(mf.path).parent
     issues: list[LintIssue] = []
     issues += _check_from(mf, base_dir)
+    issues += _check_files(mf, Path(base_dir or "."), allow_outside)
+    issues += _check_template(mf)
     issues += _check_parameters(mf)
     issues += _check_messages(mf)
     for kw, line in mf.repeated:
@@ -109,6 +117,61 @@ def _check_from(mf: Modelfile, base_dir: str | os.PathLike[str] | None) -> list[
                 )
             )
     return issues
+
+
+def _check_files(mf: Modelfile, base_dir: Path, allow_outside: bool) -> list[LintIssue]:
+    """Local FROM/ADAPTER files: inside the Modelfile's folder, and model weights."""
+    issues: list[LintIssue] = []
+    named = [("FROM", "from", 0, mf.from_)] if mf.from_ else []
+    named += [("ADAPTER", "adapter", i, a) for i, a in enumerate(mf.adapters)]
+    for keyword, key, index, value in named:
+        path = mf.local_file(value, base_dir)
+        if path is None:
+            continue
+        line = mf.lines.get((key, index))
+        if not allow_outside and outside(path, base_dir):
+            issues.append(
+                LintIssue(
+                    "error",
+                    line,
+                    "outside-folder",
+                    f"{keyword} {value} points outside the Modelfile's folder ({path})",
+                    "Put the file next to the Modelfile, or pass --allow-outside if you mean it.",
+                )
+            )
+        problem = weights_problem(path)
+        if problem:
+            issues.append(
+                LintIssue(
+                    "error",
+                    line,
+                    "not-weights",
+                    f"{keyword} {problem}",
+                    "Point it at a .gguf model (or a safetensors folder); nothing is uploaded.",
+                )
+            )
+    return issues
+
+
+def _check_template(mf: Modelfile) -> list[LintIssue]:
+    if mf.template is None:
+        return []
+    found = template_problem(mf.template)
+    if found is None:
+        return []
+    offset, message = found
+    start = mf.lines.get(("template", 0))
+    line = start + offset - 1 if start else None
+    return [
+        LintIssue(
+            "error",
+            line,
+            "bad-template",
+            f"TEMPLATE does not parse (Go text/template, line {offset} of the template): "
+            + message,
+            "Fix the {{ … }} action on that line; Ollama refuses the whole model otherwise.",
+        )
+    ]
 
 
 def _check_parameters(mf: Modelfile) -> list[LintIssue]:

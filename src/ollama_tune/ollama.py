@@ -2,166 +2,136 @@
 
 `OllamaService` wraps `ollama.Client`: create a model from a Modelfile (uploading local GGUF /
 adapter files as blobs first, skipping ones the server already has), pull, show, list, delete,
-chat with timing figures, and locate a pulled model's GGUF on disk. Errors are translated once,
-here, into `OllamaError` with what to do next; idempotent calls are retried with backoff.
+chat with timing figures, and locate a pulled model's GGUF on disk. Each call has a timeout
+that fits it and a live "waiting" note; errors are translated once (`ollama_call`) into
+`OllamaError` with what to do next; idempotent calls are retried with backoff. Host, version
+rules and on-disk paths are in `ollama_local` (re-exported here).
 This module is named like the official package; it imports it as `_ollama_client` (absolute
 imports, so `import ollama` always means the official client).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import ollama as _ollama_client
-from ollama._client import _parse_host
 
 from ollama_tune._util import ProgressFn, sha256_file
 from ollama_tune.errors import ModelfileError, OllamaError
 from ollama_tune.modelfile import Modelfile
-
-T = TypeVar("T")
-DEFAULT_HOST = "http://127.0.0.1:11434"
-RETRY_STATUS = (502, 503, 504)
-MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
-
-# Parameters an Ollama version no longer accepts (create fails) or ignores; checked before create.
-# (name, first version affected, "rejected" | "ignored"). The versions are approximate: servers
-# older than the table are assumed to accept everything.
-VERSION_RULES: tuple[tuple[str, tuple[int, ...], str], ...] = (
-    ("tfs_z", (0, 5, 0), "rejected"),
-    ("mirostat", (0, 1, 0), "ignored"),
-    ("mirostat_tau", (0, 1, 0), "ignored"),
-    ("mirostat_eta", (0, 1, 0), "ignored"),
-    ("penalize_newline", (0, 1, 0), "ignored"),
+from ollama_tune.modelfile_checks import weights_problem
+from ollama_tune.ollama_call import (
+    CONNECT_TIMEOUT_S,
+    QUICK_TIMEOUT_S,
+    STREAM_TIMEOUT_S,
+    Call,
+    Watch,
+    run_call,
+    upload_timeout,
+)
+from ollama_tune.ollama_local import (
+    DEFAULT_HOST,
+    MODEL_MEDIA_TYPE,
+    VERSION_RULES,
+    ChatReply,
+    CreateResult,
+    ModelInfo,
+    env_timeout,
+    gguf_from_manifest,
+    gguf_from_show,
+    model_info,
+    models_dir,
+    parse_version,
+    resolve_host,
+    version_warnings,
 )
 
-
-@dataclass(frozen=True)
-class ChatReply:
-    """One answer: text plus Ollama's counters and wall-clock timings measured here."""
-
-    text: str
-    done_reason: str | None
-    eval_count: int | None
-    eval_duration_s: float | None
-    prompt_eval_count: int | None
-    ttft_s: float | None
-    total_s: float
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        if self.eval_count and self.eval_duration_s:
-            return self.eval_count / self.eval_duration_s
-        return None
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    size: int | None
-    digest: str | None
-    modified_at: str | None
-    family: str | None = None
-    parameter_size: str | None = None
-    quantization: str | None = None
-
-
-@dataclass(frozen=True)
-class CreateResult:
-    name: str
-    uploaded: list[str] = field(default_factory=list)  # digests sent as new blobs
-    reused: list[str] = field(default_factory=list)  # digests the server already had
-    request: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-def resolve_host(host: str | None = None) -> str:
-    """--host, else OLLAMA_HOST, else Ollama's default; normalised like the client does."""
-    raw = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
-    return str(_parse_host(raw))
-
-
-def parse_version(text: str) -> tuple[int, ...]:
-    nums = re.findall(r"\d+", text.split("-")[0])
-    return tuple(int(n) for n in nums[:3]) or (0,)
-
-
-def version_warnings(version: str, parameters: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(errors, warnings) for parameters the running Ollama version rejects or ignores."""
-    errors: list[str] = []
-    warnings: list[str] = []
-    ver = parse_version(version)
-    for name, since, effect in VERSION_RULES:
-        if name in parameters and ver >= since:
-            msg = f"PARAMETER {name} is {effect} by Ollama {version}"
-            (errors if effect == "rejected" else warnings).append(msg)
-    return errors, warnings
+T = TypeVar("T")
+__all__ = [
+    "DEFAULT_HOST",
+    "MODEL_MEDIA_TYPE",
+    "VERSION_RULES",
+    "ChatReply",
+    "CreateResult",
+    "ModelInfo",
+    "OllamaService",
+    "gguf_from_manifest",
+    "gguf_from_show",
+    "models_dir",
+    "parse_version",
+    "resolve_host",
+    "version_warnings",
+]
 
 
 class OllamaService:
-    """A connection to one Ollama server (`host`, else `OLLAMA_HOST`)."""
+    """A connection to one Ollama server (`host`, else `OLLAMA_HOST`).
 
-    def __init__(self, host: str | None = None, timeout: float = 300.0, retries: int = 3) -> None:
+    `timeout` (else the `OLLAMA_TUNE_TIMEOUT` environment variable, in seconds) overrides every
+    read timeout; otherwise each call gets its own (`ollama_call`). `progress` receives the
+    "waiting for Ollama" notes of calls that have no progress callback of their own.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        timeout: float | None = None,
+        retries: int = 3,
+        progress: ProgressFn | None = None,
+    ) -> None:
         self.host = resolve_host(host)
         self.retries = retries
-        self.client = _ollama_client.Client(host=self.host, timeout=timeout)
+        self.timeout = timeout if timeout is not None else env_timeout()
+        self.progress = progress
+        self._clients: dict[float, Any] = {}
+        self.client = self._client(QUICK_TIMEOUT_S)
+
+    def _client(self, read_s: float) -> Any:
+        """An official client whose reads time out after `read_s` (one per timeout)."""
+        import httpx
+
+        read_s = self.timeout if self.timeout is not None else read_s
+        if read_s not in self._clients:
+            limits = httpx.Timeout(read_s, connect=min(CONNECT_TIMEOUT_S, read_s))
+            self._clients[read_s] = _ollama_client.Client(host=self.host, timeout=limits)
+        return self._clients[read_s]
 
     # ---- error translation -------------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], T], *, idempotent: bool, model: str = "") -> T:
-        """Run `fn`, retrying idempotent calls on timeouts/5xx, translating every error."""
-        import httpx
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        *,
+        idempotent: bool,
+        model: str = "",
+        timeout_s: float = QUICK_TIMEOUT_S,
+        missing: str = "pull",
+        watch: bool = True,
+    ) -> T:
+        """Run `fn` with a live "waiting" note, retrying idempotent calls, translating errors.
 
-        attempts = self.retries if idempotent else 1
-        for attempt in range(attempts):
-            try:
-                return fn()
-            except (httpx.TimeoutException, _ollama_client.ResponseError) as exc:
-                status = getattr(exc, "status_code", None)
-                retry = isinstance(exc, httpx.TimeoutException) or status in RETRY_STATUS
-                if retry and attempt + 1 < attempts:
-                    time.sleep(0.2 * 2**attempt)
-                    continue
-                raise self._translate(what, exc, model, attempt + 1) from None
-            except (ConnectionError, httpx.TransportError) as exc:
-                raise self._translate(what, exc, model, attempt + 1) from None
-        raise AssertionError("unreachable")
+        Streaming calls pass `watch=False` and keep their own `Watch`, touched on each line.
+        """
+        quick = timeout_s <= QUICK_TIMEOUT_S
+        timeout_s = self.timeout if self.timeout is not None else timeout_s
+        call = Call(self.host, what, model, timeout_s, missing, retry_timeouts=quick)
+        with Watch(self.progress if watch else None, self._waiting(what)):
+            return run_call(call, fn, attempts=self.retries if idempotent else 1)
 
-    def _translate(self, what: str, exc: Exception, model: str, tries: int) -> OllamaError:
-        import httpx
-
-        if isinstance(exc, httpx.TimeoutException):
-            return OllamaError(
-                f"Ollama at {self.host} did not answer {what} in time ({tries} tries)",
-                hint="Is the machine busy loading a large model? Retry in a moment.",
-            )
-        if isinstance(exc, _ollama_client.ResponseError):
-            if exc.status_code == 404 and model:
-                return OllamaError(
-                    f"model {model!r} not found on Ollama at {self.host}: {exc.error}",
-                    hint=f"Run `ollama pull {model}` (or pass --pull).",
-                )
-            return OllamaError(
-                f"Ollama at {self.host} refused {what} (HTTP {exc.status_code}): {exc.error}",
-                hint="The message above is Ollama's own; fix the value it names.",
-            )
-        return OllamaError(
-            f"cannot reach Ollama at {self.host} ({what})",
-            hint="Start it with `ollama serve` (or the Ollama app), or point --host / "
-            "OLLAMA_HOST at a running server.",
-        )
+    def _waiting(self, what: str) -> str:
+        return f"waiting for Ollama at {self.host} ({what})"
 
     # ---- simple calls --------------------------------------------------------------------------
     def version(self) -> str:
         def get() -> str:
             data = self.client._request_raw("GET", "/api/version").json()
-            return str(data.get("version", "0"))
+            if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+                raise ValueError(f"/api/version answered {str(data)[:80]!r}")
+            return data["version"]
 
         return self._call("/api/version", get, idempotent=True)
 
@@ -181,37 +151,48 @@ class OllamaService:
         return self._call("show", probe, idempotent=True)
 
     def list(self) -> list[ModelInfo]:
-        resp = self._call("list", self.client.list, idempotent=True)
-        out = []
-        for m in resp.models:
-            d = m.details
-            out.append(
-                ModelInfo(
-                    name=m.model or "",
-                    size=int(m.size) if m.size is not None else None,
-                    digest=m.digest,
-                    modified_at=m.modified_at.isoformat() if m.modified_at else None,
-                    family=d.family if d else None,
-                    parameter_size=d.parameter_size if d else None,
-                    quantization=d.quantization_level if d else None,
-                )
-            )
-        return out
+        def get() -> list[ModelInfo]:
+            return [model_info(m) for m in self.client.list().models]
+
+        return self._call("list", get, idempotent=True)
 
     def delete(self, name: str) -> None:
-        self._call("delete", lambda: self.client.delete(name), idempotent=True, model=name)
+        """Delete `name`; a model the server does not have is an error saying so."""
+        if not self.exists(name):  # also proves the server speaks Ollama's API
+            raise OllamaError(
+                f"model {name!r} not found: it does not exist on Ollama at {self.host}",
+                hint="`ollama-tune list` shows the models it has.",
+            )
+
+        def run() -> None:
+            self.client.delete(name)
+
+        self._call("delete", run, idempotent=True, model=name, missing="absent")
 
     def pull(self, name: str, progress: ProgressFn | None = None) -> None:
-        def run() -> None:
-            for part in self.client.pull(name, stream=True):
-                if progress and part.total:
-                    progress(f"pull {name}", float(part.completed or 0), float(part.total))
+        client = self._client(STREAM_TIMEOUT_S)
 
-        self._call("pull", run, idempotent=True, model=name)
+        def run() -> None:
+            last = None
+            with Watch(progress or self.progress, self._waiting(f"pull {name}")) as watch:
+                for part in client.pull(name, stream=True):
+                    watch.touch()
+                    last = part
+                    if progress and part.total:
+                        progress(f"pull {name}", float(part.completed or 0), float(part.total))
+            if last is None or last.status != "success":
+                raise ValueError(f"the pull stream ended without 'success' ({last!r:.80})")
+
+        self._call(
+            "pull", run, idempotent=True, model=name, timeout_s=STREAM_TIMEOUT_S, watch=False
+        )
 
     # ---- create --------------------------------------------------------------------------------
-    def upload_blob(self, path: Path) -> tuple[str, bool]:
+    def upload_blob(self, path: Path, progress: ProgressFn | None = None) -> tuple[str, bool]:
         """Upload `path` unless the server has it (HEAD first). Returns (digest, uploaded)."""
+        problem = weights_problem(path)
+        if problem:  # never send anything but model weights (e.g. FROM ../../etc/passwd)
+            raise ModelfileError(problem, hint="FROM/ADAPTER must name a .gguf model file.")
         digest = f"sha256:{sha256_file(path)}"
 
         def head() -> bool:
@@ -225,7 +206,28 @@ class OllamaService:
 
         if self._call("blob check", head, idempotent=True):
             return digest, False
-        self._call(f"upload of {path.name}", lambda: self.client.create_blob(path), idempotent=True)
+        size = path.stat().st_size
+        client = self._client(upload_timeout(size))
+
+        what = f"upload of {path.name}"
+
+        def send() -> None:
+            with Watch(progress or self.progress, self._waiting(what)) as watch:
+
+                def chunks() -> Iterator[bytes]:
+                    done = 0
+                    with open(path, "rb") as fh:
+                        while block := fh.read(1 << 20):
+                            done += len(block)
+                            watch.touch()
+                            if progress:
+                                progress(f"upload {path.name}", float(done), float(size))
+                            yield block
+
+                client._request_raw("POST", f"/api/blobs/{digest}", content=chunks())
+
+        timeout_s = upload_timeout(size)
+        self._call(what, send, idempotent=True, timeout_s=timeout_s, watch=False)
         return digest, True
 
     def create(
@@ -256,14 +258,19 @@ class OllamaService:
         reused: list[str] = []
         files = [modelfile.local_file(modelfile.from_, base)]
         files += [modelfile.local_file(a, base) for a in modelfile.adapters]
-        for path in (p for p in files if p is not None):
-            if progress:
-                progress(f"upload {path.name}", 0.0, 1.0)
-            digest, sent = self.upload_blob(path)
+        local = [p for p in files if p is not None]
+        for path in local:  # every file is checked before the first byte is sent
+            if problem := weights_problem(path):
+                raise ModelfileError(problem, hint="FROM/ADAPTER must name a .gguf model file.")
+        for path in local:
+            if path.is_dir():
+                raise ModelfileError(
+                    f"{path} is a folder: ollama-tune create uploads single GGUF files",
+                    hint=f"Use `ollama create {name} -f Modelfile` for a safetensors folder.",
+                )
+            digest, sent = self.upload_blob(path, progress)
             digests[str(path)] = digest
             (uploaded if sent else reused).append(digest)
-            if progress:
-                progress(f"upload {path.name}", 1.0, 1.0)
         args = modelfile.to_create_args(base, digests=digests)
         if "from" in args and not self.exists(args["from"]):
             raise OllamaError(
@@ -276,26 +283,29 @@ class OllamaService:
     def _stream_create(
         self, name: str, args: dict[str, Any], quantize: str | None, progress: ProgressFn | None
     ) -> None:
-        def run() -> None:
-            stream = self.client.create(
-                model=name,
-                quantize=quantize,
-                from_=args.get("from"),
-                files=args.get("files"),
-                adapters=args.get("adapters"),
-                template=args.get("template"),
-                license=args.get("license"),
-                system=args.get("system"),
-                parameters=args.get("parameters"),
-                messages=args.get("messages"),
-                stream=True,
-            )
-            for step, part in enumerate(stream, 1):
-                if progress:
-                    done, total = (part.completed, part.total) if part.total else (step, None)
-                    progress(f"create {name}", float(done or 0), total)
+        client = self._client(STREAM_TIMEOUT_S)
 
-        self._call("create", run, idempotent=False, model=args.get("from") or "")
+        def run() -> None:
+            last = None
+            watch = Watch(progress or self.progress, self._waiting(f"create {name}"))
+            with watch:
+                for step, part in enumerate(_create_stream(client, name, args, quantize), 1):
+                    watch.touch()
+                    last = part
+                    if progress:
+                        done, total = (part.completed, part.total) if part.total else (step, None)
+                        progress(f"create {name}", float(done or 0), total)
+            if last is None or last.status != "success":
+                raise ValueError(f"the create stream ended without 'success' ({last!r:.80})")
+
+        self._call(
+            "create",
+            run,
+            idempotent=False,
+            model=args.get("from") or "",
+            timeout_s=STREAM_TIMEOUT_S,
+            watch=False,
+        )
 
     # ---- chat ------------------------------------------------------------------------------------
     def chat(
@@ -306,20 +316,26 @@ class OllamaService:
     ) -> ChatReply:
         """Stream one answer; measures time to first token and total seconds here."""
 
+        client = self._client(STREAM_TIMEOUT_S)
+
         def run() -> ChatReply:
             start = time.perf_counter()
             ttft = None
             text: list[str] = []
             last: Any = None
-            stream = self.client.chat(
+            stream = client.chat(
                 model=model, messages=list(messages), options=dict(options or {}), stream=True
             )
-            for part in stream:
-                piece = part.message.content if part.message else ""
-                if piece and ttft is None:
-                    ttft = time.perf_counter() - start
-                text.append(piece or "")
-                last = part
+            with Watch(self.progress, self._waiting(f"chat with {model}")) as watch:
+                for part in stream:
+                    watch.touch()
+                    piece = part.message.content if part.message else ""
+                    if piece and ttft is None:
+                        ttft = time.perf_counter() - start
+                    text.append(piece or "")
+                    last = part
+            if last is None or not last.done:
+                raise ValueError("the answer stream ended before its final `done` line")
             return ChatReply(
                 text="".join(text),
                 done_reason=getattr(last, "done_reason", None),
@@ -330,7 +346,9 @@ class OllamaService:
                 total_s=time.perf_counter() - start,
             )
 
-        return self._call("chat", run, idempotent=True, model=model)
+        return self._call(
+            "chat", run, idempotent=True, model=model, timeout_s=STREAM_TIMEOUT_S, watch=False
+        )
 
     # ---- files on disk -----------------------------------------------------------------------
     def find_gguf(self, name: str) -> Path:
@@ -348,36 +366,17 @@ class OllamaService:
         )
 
 
-def gguf_from_show(modelfile_text: str) -> Path | None:
-    for line in modelfile_text.splitlines():
-        if line.upper().startswith("FROM "):
-            path = Path(line[5:].strip())
-            if path.is_absolute() and path.is_file():
-                return path
-    return None
-
-
-def models_dir() -> Path:
-    return Path(os.environ.get("OLLAMA_MODELS") or Path.home() / ".ollama" / "models")
-
-
-def gguf_from_manifest(name: str) -> Path | None:
-    """manifests/registry.ollama.ai/library/NAME/TAG → model layer → blobs/sha256-<hex>."""
-    root = models_dir()
-    base, _, tag = name.partition(":")
-    parts = base.split("/")
-    if len(parts) == 1:
-        parts = ["registry.ollama.ai", "library", *parts]
-    elif len(parts) == 2:
-        parts = ["registry.ollama.ai", *parts]
-    manifest = root.joinpath("manifests", *parts, tag or "latest")
-    try:
-        layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers", [])
-    except (OSError, ValueError):
-        return None
-    for layer in layers:
-        if layer.get("mediaType") == MODEL_MEDIA_TYPE:
-            blob = root / "blobs" / str(layer.get("digest", "")).replace(":", "-")
-            if blob.is_file():
-                return blob
-    return None
+def _create_stream(client: Any, name: str, args: dict[str, Any], quantize: str | None) -> Any:
+    return client.create(
+        model=name,
+        quantize=quantize,
+        from_=args.get("from"),
+        files=args.get("files"),
+        adapters=args.get("adapters"),
+        template=args.get("template"),
+        license=args.get("license"),
+        system=args.get("system"),
+        parameters=args.get("parameters"),
+        messages=args.get("messages"),
+        stream=True,
+    )

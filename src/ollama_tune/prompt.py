@@ -26,6 +26,8 @@ from ollama_tune.errors import UsageError
 from ollama_tune.modelfile import Modelfile, value_problem
 
 MESSAGE_OVERHEAD = 8  # template tokens around each message (role markers, separators)
+# No tokenizer packs more characters than this into one token: a safe lower bound on tokens.
+MAX_CHARS_PER_TOKEN = 16
 MIN_CTX = 2048
 DEFAULT_SYSTEM_JA = (
     "あなたは丁寧で正確なカスタマーサポート担当者です。"
@@ -225,6 +227,7 @@ def build_customization(config: CustomizeConfig) -> CustomizeResult:
         raise UsageError("no examples to build from", hint="Check --data.")
     if config.shots < 0:
         raise UsageError(f"--shots {config.shots} must be ≥ 0", hint="Use e.g. --shots 3.")
+    _refuse_rows_longer_than_context(config)
     warnings: list[str] = []
     if config.holdout is not None and config.holdout < 0:
         raise UsageError(
@@ -267,6 +270,32 @@ def build_customization(config: CustomizeConfig) -> CustomizeResult:
     for ex in shots:
         mf.messages += _turns(ex)
     return CustomizeResult(mf, shots, held_out, budget, warnings, config.knowledge)
+
+
+def _refuse_rows_longer_than_context(config: CustomizeConfig) -> None:
+    """A row that alone exceeds the context can never fit: refuse it before any heavy work.
+
+    Without a tokenizer the count is the same estimate the budget uses; with one, a lower
+    bound from the length (counting a 50 MB row with a real tokenizer would take minutes).
+    """
+    limit = config.num_ctx if config.num_ctx is not None else config.max_ctx
+    flag = "--num-ctx" if config.num_ctx is not None else "--max-ctx"
+    for ex in config.examples:
+        chars = len(ex.question) + len(ex.answer)
+        if config.tokenizer is None:
+            tokens, how = estimate_tokens(ex.question) + estimate_tokens(ex.answer), "about"
+        else:
+            tokens, how = math.ceil(chars / MAX_CHARS_PER_TOKEN), "at least"
+        if tokens > limit:
+            size = f"{chars:,} characters ({how} {tokens:,} tokens)"
+            raise UsageError(
+                f"the prompt does not fit --num-ctx {limit}: {ex.source} alone is {size}"
+                if config.num_ctx is not None
+                else f"{ex.source}: this row is {size}, longer than the model's context "
+                f"({flag} {limit:,} tokens)",
+                hint="Shorten or split that row, or remove it from --data; raise "
+                f"{flag} only if the model really takes that much.",
+            )
 
 
 def _num(x: float) -> str:

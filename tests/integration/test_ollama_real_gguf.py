@@ -32,14 +32,15 @@ def test_create_uploads_the_real_gguf_once(fake_ollama, capsys, smollm2_gguf, tm
         encoding="utf-8",
     )
     started = time.perf_counter()
-    code, out, err = run(capsys, "create", str(mf), "--name", "smol")
+    # The GGUF lives outside the Modelfile's folder (in site-packages): say that is meant.
+    code, out, err = run(capsys, "create", str(mf), "--name", "smol", "--allow-outside")
     elapsed = time.perf_counter() - started
     assert code == 0, err
     digest = "sha256:" + hashlib.sha256(smollm2_gguf.read_bytes()).hexdigest()
     assert len(fake_ollama.blobs[digest]) == smollm2_gguf.stat().st_size  # verified by the fake
     assert fake_ollama.last("/api/create").json["files"] == {smollm2_gguf.name: digest}
     print(f"create with 98 MB upload: {elapsed:.2f}s")
-    code, out, _ = run(capsys, "create", str(mf), "--name", "smol2")
+    code, out, _ = run(capsys, "create", str(mf), "--name", "smol2", "--allow-outside")
     assert code == 0 and "0 file(s) uploaded, 1 already on the server" in out
 
 

@@ -156,3 +156,24 @@ def test_knowledge_mode_puts_the_faq_in_system(fake_ollama, capsys, tmp_path) ->
     in_system = [q for q, _ in TECH if f"Q: {q}" in system]
     assert len(in_system) == len(TECH) - 3  # every row but the 3 held out for --test
     assert all(f"A: {a}" in system for q, a in TECH if q in in_system)
+
+
+def test_a_row_longer_than_the_context_is_refused_with_the_numbers(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = [*TECH, ("返品について" * 40_000, "はい。"), *SALES]  # line 6: 240,000 characters
+    data = _write_jsonl(tmp_path / "faq.jsonl", rows)
+    code, _, err = run(
+        capsys, "customize", "--data", str(data), "--base-model", "llama3.2:1b",
+        "--model-name", "bot", "--output", str(tmp_path / "Modelfile"), "--no-create",
+    )  # fmt: skip
+    text = " ".join(err.split())
+    assert code == 2 and "Traceback" not in err
+    assert f"{data}:6: this row is 240,003 characters (about 408,006 tokens)" in text
+    assert "longer than the model's context (--max-ctx 32,768 tokens)" in text
+    assert not (tmp_path / "Modelfile").exists()
+    code, _, err = run(
+        capsys, "customize", "--data", str(data), "--base-model", "llama3.2:1b",
+        "--model-name", "bot", "--output", str(tmp_path / "Modelfile"), "--no-create",
+        "--num-ctx", "4096",
+    )  # fmt: skip
+    text = " ".join(err.split())
+    assert code == 2 and f"does not fit --num-ctx 4096: {data}:6 alone is 240,003" in text

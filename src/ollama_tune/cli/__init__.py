@@ -17,6 +17,7 @@ import typer
 
 from ollama_tune import __version__
 from ollama_tune.cli import (
+    _interrupts,
     customize_cmd,
     data_cmd,
     eval_cmd,
@@ -81,22 +82,49 @@ for _module in (
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `ollama-tune` script: runs the app and owns every exit code."""
     debug = os.environ.get("OLLAMA_TUNE_DEBUG", "") not in ("", "0")
-    try:
-        rv = app(args=argv, prog_name="ollama-tune", standalone_mode=False)
-    except _ABORTS:
-        err_console.print("[red]Aborted.[/red]")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err_console.print("[red]Interrupted.[/red] Re-run the same command to resume.")
-        sys.exit(130)
-    except _CLICK_ERRORS as exc:
-        exc.show()  # type: ignore[attr-defined]
-        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-    except OllamaTuneError as exc:
-        if debug:
-            raise
-        err_console.print(f"[bold red]Error:[/bold red] {exc.message}", highlight=False)
-        if exc.hint:
-            err_console.print(f"[yellow]Hint:[/yellow] {exc.hint}", highlight=False)
-        sys.exit(exc.exit_code)
+    args = sys.argv[1:] if argv is None else argv
+    with _interrupts.handled() as caught:
+        try:
+            rv = app(args=args, prog_name="ollama-tune", standalone_mode=False)
+        except _ABORTS:
+            if caught.signal is None:
+                err_console.print("[red]Aborted.[/red]")
+                sys.exit(130)
+            rv = None
+        except KeyboardInterrupt:
+            rv = None
+        except _CLICK_ERRORS as exc:
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        except OllamaTuneError as exc:
+            if debug:
+                raise
+            _error(exc.message, exc.hint)
+            sys.exit(exc.exit_code)
+        except (OSError, MemoryError) as exc:  # the last line of defence: never a traceback
+            if debug:
+                raise
+            _error(_describe(exc), "Set OLLAMA_TUNE_DEBUG=1 to see where it happened.")
+            sys.exit(1)
+    if caught.signal is not None:
+        # typer turns a KeyboardInterrupt into exit 130 without a word: say what happened.
+        what, how = _interrupts.describe(args, caught.signal)
+        _error(what, how, label="Interrupted")
+        sys.exit(_interrupts.exit_code(caught.signal))
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _error(message: str, hint: str | None, label: str = "Error") -> None:
+    from rich.markup import escape  # messages quote user text: "[/x]" is not markup
+
+    err_console.print(f"[bold red]{label}:[/bold red] {escape(message)}", highlight=False)
+    if hint:
+        err_console.print(f"[yellow]Hint:[/yellow] {escape(hint)}", highlight=False)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory (an input far larger than expected?)"
+    filename = getattr(exc, "filename", None)
+    where = f": {filename}" if filename else ""
+    return f"{getattr(exc, 'strerror', None) or exc}{where}"

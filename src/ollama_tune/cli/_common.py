@@ -46,6 +46,11 @@ def progress_bar(description: str = "working") -> Iterator[ProgressFn]:
         del description
 
 
+def waiting_note(description: str, completed: float, total: float | None) -> None:
+    """Progress callback for calls without a bar: one dim line per "still waiting" note."""
+    err_console.print(f"[dim]… {description}: {completed:.0f} s[/dim]", highlight=False)
+
+
 def print_json(obj: Any) -> None:
     """Machine-readable output: UTF-8, no ASCII escapes, stable key order."""
     console.print_json(json.dumps(obj, ensure_ascii=False, default=str))

@@ -222,6 +222,7 @@ def split(
     as_json: bool = JSON,
 ) -> int:
     """Split deterministically into train/test, keeping near-duplicates on the same side."""
+    from ollama_tune._util import atomic_group
     from ollama_tune.data import auto_style, read_examples, split_examples, write_jsonl
 
     if not 0.0 < test_ratio < 1.0:
@@ -235,8 +236,10 @@ def split(
     examples = read_examples(files, **_read_opts(fmt, encoding, mapping))
     result = split_examples(examples, test_ratio=test_ratio, seed=seed)
     style = auto_style(examples)
-    write_jsonl(result.train, out / "train.jsonl", style=style)
-    write_jsonl(result.test, out / "test.jsonl", style=style)
+    # Both files or neither: a full disk must not leave train.jsonl without test.jsonl.
+    with atomic_group([out / "train.jsonl", out / "test.jsonl"]) as (train_tmp, test_tmp):
+        write_jsonl(result.train, train_tmp, style=style)
+        write_jsonl(result.test, test_tmp, style=style)
     summary = {
         "train": len(result.train),
         "test": len(result.test),

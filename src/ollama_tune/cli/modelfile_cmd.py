@@ -17,29 +17,49 @@ modelfile_app = typer.Typer(help="Check and inspect Modelfiles.", no_args_is_hel
 def lint_cmd(
     file: Path = typer.Argument(..., help="The Modelfile to check."),
     as_json: bool = typer.Option(False, "--json", help="Print the issues as JSON."),
+    allow_outside: bool = typer.Option(
+        False, "--allow-outside", help="Accept FROM/ADAPTER files outside the Modelfile's folder."
+    ),
 ) -> None:
-    """Report every problem: unknown/removed/ignored PARAMETERs, bad values, missing FROM, …"""
+    """Report every problem: parse errors, unknown/removed/ignored PARAMETERs, bad values,
+    missing FROM, files that are not model weights or lie outside the folder, a bad TEMPLATE."""
+    from rich.markup import escape
     from rich.table import Table
 
-    from ollama_tune.cli._common import console, print_json
-    from ollama_tune.modelfile import Modelfile
+    from ollama_tune.cli._common import console, err_console, print_json
+    from ollama_tune.modelfile import LintIssue, Modelfile
 
-    issues = Modelfile.read(file).lint()
-    errors = sum(1 for i in issues if i.severity == "error")
+    mf, problems = Modelfile.read_all(file)
+    parse_issues = [LintIssue("error", p.line, "parse-error", p.message, p.hint) for p in problems]
+    issues = mf.lint(allow_outside=allow_outside)
+    errors = sum(1 for i in issues if i.severity == "error") + len(parse_issues)
+    # Parse errors go to stderr like every command's errors; the rest is the report.
+    for p in parse_issues:
+        where = escape(f"{file}:{p.line}: {p.message}")
+        err_console.print(f"[bold red]Error:[/bold red] {where}", highlight=False)
+    if parse_issues and parse_issues[0].hint:
+        hint = escape(parse_issues[0].hint)
+        err_console.print(f"[yellow]Hint:[/yellow] {hint}", highlight=False)
     if as_json:
-        print_json([i.__dict__ for i in issues])
-    elif not issues:
+        print_json([i.__dict__ for i in sorted(parse_issues + issues, key=_order)])
+    elif not issues and not parse_issues:
         console.print(f"[green]OK[/green] {file}: no problems found")
-    else:
+    elif issues:
         table = Table("where", "severity", "problem", "fix", title=f"{file}")
         for i in issues:
             colour = "red" if i.severity == "error" else "yellow"
             where = f"{file}:{i.line}" if i.line else str(file)
-            table.add_row(where, f"[{colour}]{i.severity}[/{colour}]", i.message, i.hint or "")
+            cells = (escape(where), escape(i.message), escape(i.hint or ""))
+            table.add_row(cells[0], f"[{colour}]{i.severity}[/{colour}]", *cells[1:])
         console.print(table)
-        console.print(f"{errors} error(s), {len(issues) - errors} warning(s)")
+    if not as_json and (issues or parse_issues):
+        console.print(f"{errors} error(s), {len(issues) + len(parse_issues) - errors} warning(s)")
     if errors:
         raise typer.Exit(1)
+
+
+def _order(issue: object) -> tuple[int, str]:
+    return (getattr(issue, "line", None) or 0, getattr(issue, "code", ""))
 
 
 @modelfile_app.command("show")

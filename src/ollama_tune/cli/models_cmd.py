@@ -17,9 +17,10 @@ HOST_HELP = "Ollama server (default: OLLAMA_HOST, else 127.0.0.1:11434)."
 
 
 def _service(host: str | None):  # type: ignore[no-untyped-def]
+    from ollama_tune.cli._common import waiting_note
     from ollama_tune.ollama import OllamaService
 
-    return OllamaService(host)
+    return OllamaService(host, progress=waiting_note)
 
 
 def _size(n: int | None) -> str:
@@ -116,6 +117,9 @@ def create_cmd(
         None, "--quantize", "-q", help="Quantize an F16/F32 FROM model, e.g. q4_K_M."
     ),
     pull: bool = typer.Option(False, "--pull", help="Pull a FROM model name that is missing."),
+    allow_outside: bool = typer.Option(
+        False, "--allow-outside", help="Accept FROM/ADAPTER files outside the Modelfile's folder."
+    ),
     host: str | None = typer.Option(None, "--host", help=HOST_HELP),
 ) -> None:
     """Create a model in Ollama from a Modelfile (files are uploaded as blobs first)."""
@@ -126,7 +130,7 @@ def create_cmd(
     if not path.is_file():
         raise UsageError(f"no Modelfile at {path}", hint="Pass a Modelfile or a bundle folder.")
     mf = Modelfile.read(path)
-    errors = [i for i in mf.lint() if i.severity == "error"]
+    errors = [i for i in mf.lint(allow_outside=allow_outside) if i.severity == "error"]
     if errors:
         first = errors[0]
         raise UsageError(

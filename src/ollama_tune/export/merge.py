@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from ollama_tune._util import new_temp_dir
 from ollama_tune.errors import ExportError
 
 
@@ -75,7 +75,7 @@ def merge_adapter(
 
 def _save_atomically(model: Any, tokenizer: Any, out_dir: Path) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = new_temp_dir(out_dir)  # .NAME.ollama-tune-PID.*.tmp; a killed run's is cleaned next time
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ollama_tune._util import ProgressFn
+from ollama_tune._util import ProgressFn, new_temp_dir
 from ollama_tune.errors import TrainingError
 from ollama_tune.train.config import TrainConfig, TrainResult
 
@@ -261,7 +260,7 @@ def _latest_checkpoint(folder: Path) -> str | None:
 def atomic_dir(target: Path, fill: Any) -> Path:
     """Write a directory through `fill(tmp_dir)` then swap it in, so readers never see half."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = new_temp_dir(target)  # .NAME.ollama-tune-PID.*.tmp; a killed run's is cleaned next time
     try:
         fill(tmp)
         old = target.with_name(f".{target.name}.old")
