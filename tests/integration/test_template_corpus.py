@@ -64,7 +64,9 @@ def test_training_text_is_the_go_rendering_for_the_whole_corpus() -> None:
     for src in SOURCES:
         text = (CORPUS / src["file"]).read_text(encoding="utf-8")
         try:
-            tmpl = convert_chat_template(text, bos_token=src["bos_token"], eos_token=src["eos_token"])
+            tmpl = convert_chat_template(
+                text, bos_token=src["bos_token"], eos_token=src["eos_token"]
+            )
         except TemplateError:
             continue
         texts = render_training_texts(tmpl, [conv], ["はい。"])

@@ -136,7 +136,9 @@ def test_llama2_per_turn_bos_is_kept_and_the_first_dropped() -> None:
     tmpl = convert_chat_template(llama2, bos_token="<s>", eos_token="</s>")
     conv = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
     conv.append({"role": "user", "content": "c"})
-    jinja = render_jinja(llama2, conv, add_generation_prompt=True, bos_token="<s>", eos_token="</s>")
+    jinja = render_jinja(
+        llama2, conv, add_generation_prompt=True, bos_token="<s>", eos_token="</s>"
+    )
     assert tmpl.layout is not None and "<s>" + tmpl.layout.render(conv) == jinja
     assert tmpl.answer_prefix == " " and tmpl.end_of_turn == " </s>"
 

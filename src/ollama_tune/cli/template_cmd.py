@@ -45,7 +45,9 @@ def _resolve(source: str, template: str | None, system: str | None) -> tuple[Any
                 f"{origin}: no chat template to check {template} against",
                 hint="Check the TEMPLATE file against a model folder, .gguf or .jinja file.",
             )
-        tmpl, result = check_template_file(template, chat, bos_token=bos, eos_token=eos, system=system)
+        tmpl, result = check_template_file(
+            template, chat, bos_token=bos, eos_token=eos, system=system
+        )
         return tmpl, result, origin
     if tmpl is None:
         tmpl = convert_chat_template(chat, bos_token=bos, eos_token=eos)
@@ -53,7 +55,9 @@ def _resolve(source: str, template: str | None, system: str | None) -> tuple[Any
         return tmpl, None, origin
     if tmpl.layout is None:
         renderer = "go"  # a TEMPLATE that was not converted can only be checked by Go
-    result = check_parity(chat, tmpl, bos_token=bos, eos_token=eos, system=system, renderer=renderer)
+    result = check_parity(
+        chat, tmpl, bos_token=bos, eos_token=eos, system=system, renderer=renderer
+    )
     return tmpl, result, origin
 
 

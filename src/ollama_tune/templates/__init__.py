@@ -1,8 +1,9 @@
 """Template fidelity: chat template → Ollama TEMPLATE + stop tokens, and the proof they match.
 
-`convert_chat_template` probes the tokenizer's Jinja chat template and writes the Go TEMPLATE; `render_jinja` is the renderer training uses; `render_go` renders a TEMPLATE with Go's
-own `text/template` exactly as an Ollama server feeds it; `check_parity` requires both to print
-identical bytes for a battery of conversations (export runs it whenever `go` is available).
+`convert_chat_template` probes the tokenizer's Jinja chat template and writes the Go TEMPLATE;
+`render_go` renders a TEMPLATE with Go's own `text/template` exactly as an Ollama server feeds
+it, and training renders its text through it (`training.py`); `render_jinja` is the model's own
+format; `check_parity` requires both to print identical bytes for a battery of conversations.
 """
 
 from __future__ import annotations

@@ -101,7 +101,9 @@ class Layout:
             skip.append('(eq .Role "system")')
         lines.append("{{- range $i, $m := .Messages }}{{- $role = .Role }}")
         if "esys" in self.head:
-            lines.append('{{- if and (eq .Role "system") (not .Content) }}{{ $role = "esys" }}{{ end }}')
+            lines.append(
+                '{{- if and (eq .Role "system") (not .Content) }}{{ $role = "esys" }}{{ end }}'
+            )
         body = [self._go_before(), self._go_system_insert(), "{{- .Content }}{{ $prev = $role }}"]
         if skip:
             lines.append("{{- if " + skip[0] + " }}{{- else }}")
@@ -110,7 +112,9 @@ class Layout:
         else:
             lines += body
         lines.append("{{- end }}")
-        lines.append('{{- if and .Messages (ne $prev "assistant") }}' + _go_text(self.gen) + "{{ end }}")
+        lines.append(
+            '{{- if and .Messages (ne $prev "assistant") }}' + _go_text(self.gen) + "{{ end }}"
+        )
         return "\n".join(line for line in lines if line)
 
     def _go_before(self) -> str:
@@ -202,6 +206,24 @@ class OllamaTemplate:
     system_supported: bool = True  # the chat template renders system messages itself
     layout: Layout | None = None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OllamaTemplate:
+        """The TEMPLATE a run recorded in run.json (`to_json`), without its layout."""
+        return cls(
+            family=str(data.get("family") or "custom"),
+            template=str(data["template"]),
+            stop=list(data.get("stop") or []),
+            default_system=data.get("default_system"),
+            matched=str(data.get("matched") or "run"),
+            notes=list(data.get("notes") or []),
+            answer_prefix=str(data.get("answer_prefix") or ""),
+            end_of_turn=str(data.get("end_of_turn") or ""),
+            end_of_turn_printed=bool(data.get("end_of_turn_printed", True)),
+            jinja_kwargs=dict(data.get("jinja_kwargs") or {}),
+            native_completion=bool(data.get("native_completion", True)),
+            system_supported=bool(data.get("system_supported", True)),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "family": self.family,
@@ -211,6 +233,9 @@ class OllamaTemplate:
             "matched": self.matched,
             "answer_prefix": self.answer_prefix,
             "end_of_turn": self.end_of_turn,
+            "end_of_turn_printed": self.end_of_turn_printed,
             "jinja_kwargs": self.jinja_kwargs,
+            "native_completion": self.native_completion,
+            "system_supported": self.system_supported,
             "notes": self.notes,
         }

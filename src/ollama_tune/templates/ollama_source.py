@@ -55,6 +55,7 @@ def template_from_show(name: str, shown: Any) -> tuple[OllamaTemplate, str | Non
     system = _field(shown, "system") or None
     info = _field(shown, "modelinfo") or _field(shown, "model_info") or {}
     chat = info.get("tokenizer.chat_template") if isinstance(info, dict) else None
+    prefix, eot = answer_frame(text, stops)
     tmpl = OllamaTemplate(
         "ollama",
         text,
@@ -62,9 +63,35 @@ def template_from_show(name: str, shown: Any) -> tuple[OllamaTemplate, str | Non
         default_system=system,
         matched="ollama",
         notes=[f"TEMPLATE and stop parameters of the Ollama model {name}"],
-        end_of_turn=stops[0] if stops else "",
+        answer_prefix=prefix,
+        end_of_turn=eot,
     )
     return tmpl, chat if isinstance(chat, str) and chat.strip() else None
+
+
+def answer_frame(template: str, stops: list[str]) -> tuple[str, str]:
+    """(text between the generation prompt and an answer, end-of-turn after it) for a TEMPLATE.
+
+    Read off Go renderings of a conversation with and without an answer in it; without Go the
+    first stop parameter is the end-of-turn.
+    """
+    from ollama_tune.templates.gorender import go_available, render_go_many
+    from ollama_tune.templates.probe import first_special
+
+    fallback = ("", stops[0] if stops else "")
+    if not go_available():
+        return fallback
+    q1, answer, q2 = {"role": "user", "content": "Q1"}, "ANSWERQZ", {"role": "user", "content": "Q"}
+    gen, hist = render_go_many(template, [[q1], [q1, {"role": "assistant", "content": answer}, q2]])
+    if gen.error or hist.error or answer not in hist.output:
+        return fallback
+    at = hist.output.index(answer)
+    prefix = hist.output[len(gen.output) : at] if hist.output.startswith(gen.output) else ""
+    after = hist.output[at + len(answer) :]
+    # Up to the first stop or special token after the answer (`<|im_end|>`, `</s>`).
+    ends = [after.find(s) + len(s) for s in stops if s in after] + [first_special(after, "")]
+    cut = min((e for e in ends if e > 0), default=0)
+    return prefix, after[:cut] if cut else fallback[1]
 
 
 def load_ollama_template(ref: str, service: Any = None) -> tuple[OllamaTemplate, str | None]:

@@ -51,7 +51,9 @@ class _Prober:
         self.t, self.bos, self.eos, self.kw = chat_template, bos or "", eos or "", kw
         self.error: str | None = None
 
-    def render(self, roles: Sequence[str], gen: bool, contents: dict[int, str] | None = None) -> str | None:
+    def render(
+        self, roles: Sequence[str], gen: bool, contents: dict[int, str] | None = None
+    ) -> str | None:
         msgs = []
         for n, role in enumerate(roles):
             content = (contents or {}).get(n, _MARK[role].format(n))
@@ -80,7 +82,7 @@ class _Prober:
 
 
 def split_on_markers(text: str, marks: list[str]) -> list[str] | None:
-    """[before m0, between m0 and m1, ..., after last]; None unless each mark is there once, in order."""
+    """[before m0, between m0 and m1, ..., after the last]; None unless each is there once."""
     parts, pos = [], 0
     for m in marks:
         if text.count(m) != 1:
@@ -106,11 +108,15 @@ def _infer(p: _Prober) -> tuple[Layout, list[str]]:
         )
     head_u, gen = u
     if uau[0] != head_u or uau[3] != gen:
-        raise _Refused("the text around the first user turn changes once the conversation has more turns")
+        raise _Refused(
+            "the text around the first user turn changes once the conversation has more turns"
+        )
     sep = {("user", "assistant"): uau[1], ("assistant", "user"): uau[2]}
     five = p.split(["user", "assistant", "user", "assistant", "user"], True)
     if five is None or five[1:5] != [uau[1], uau[2], uau[1], uau[2]]:
-        raise _Refused("the separators between turns change from turn to turn (a turn counter or loop.index)")
+        raise _Refused(
+            "the separators between turns change from turn to turn (a turn counter or loop.index)"
+        )
     layout = Layout(head={"user": head_u, "assistant": head_u}, sep=sep, gen=gen)
     return _with_system(p, layout, notes), notes
 
@@ -142,27 +148,23 @@ def _with_system(p: _Prober, base: Layout, notes: list[str]) -> Layout:
     if q[0] != base.head["user"] or q[1] != base.sep[("user", "assistant")] or q[4] != base.gen:
         raise _Refused("the turns around a system prompt inside the last user turn change shape")
     if parts2[0] != base.head["user"] + sys_pre or parts2[1] != q[3]:
-        raise _Refused("the system prompt inside the last user turn is printed differently in the first")
+        raise _Refused(
+            "the system prompt inside the last user turn is printed differently in the first"
+        )
     notes.append("the chat template puts the system prompt inside the last user turn")
     return Layout(base.head, base.sep, base.gen, "last_user", sys_pre, q[3])
 
 
 def _system_in_turn(p: _Prober, base: Layout, parts: list[str], notes: list[str]) -> Layout:
     head = {**base.head, "system": parts[0]}
-    sep = {**base.sep, ("system", "user"): parts[1], ("system", "assistant"): parts[1]}
+    sep = {**base.sep, ("system", "user"): parts[1]}
+    ua, au = base.sep[("user", "assistant")], base.sep[("assistant", "user")]
     suau = p.split(["system", "user", "assistant", "user"], True)
-    if suau is None or suau[:2] != parts[:2] or suau[2:] != [
-        base.sep[("user", "assistant")],
-        base.sep[("assistant", "user")],
-        base.gen,
-    ]:
+    if suau is None or suau != [*parts[:2], ua, au, base.gen]:
         raise _Refused("the turns after a system prompt are printed differently than without one")
     # A system message after the first turn (rare in data): kept only when it reads the same.
     mid = p.split(["user", "assistant", "system", "user"], True)
-    if mid is not None and mid[1] == base.sep[("user", "assistant")] and mid[3:] == [
-        parts[1],
-        base.gen,
-    ]:
+    if mid is not None and mid[:2] == [base.head["user"], ua] and mid[3:] == [parts[1], base.gen]:
         sep[("assistant", "system")] = mid[2]
     layout = Layout(head, sep, base.gen)
     # An empty system message: printed like any other, or dropped (Phi-3.5, Laguna).
@@ -171,7 +173,7 @@ def _system_in_turn(p: _Prober, base: Layout, parts: list[str], notes: list[str]
     if empty is not None and empty != parts[0] + parts[1] + u1 + base.gen:
         around = split_on_markers(empty, [u1])
         if around is not None and around[1] == base.gen:
-            notes.append("the chat template prints an empty system message as no system prompt")
+            notes.append("the chat template prints an empty system message as if there were none")
             head = {**head, "esys": ""}
             sep[("esys", "user")] = around[0]
             layout = Layout(head, sep, base.gen)
@@ -180,7 +182,11 @@ def _system_in_turn(p: _Prober, base: Layout, parts: list[str], notes: list[str]
 
 def _default_system(layout: Layout) -> str | None:
     """The system text the template prints when none is given (Qwen's "You are Qwen...")."""
-    pre, post, head_u = layout.head.get("system"), layout.sep.get(("system", "user")), layout.head["user"]
+    pre, post, head_u = (
+        layout.head.get("system"),
+        layout.sep.get(("system", "user")),
+        layout.head["user"],
+    )
     if layout.system_mode != "turn" or pre is None or post is None:
         return None
     if head_u.startswith(pre) and head_u.endswith(post) and len(head_u) >= len(pre) + len(post):
@@ -210,13 +216,13 @@ def _end_of_turn(p: _Prober, layout: Layout) -> tuple[str, str, bool, bool]:
     between = layout.sep[("assistant", "user")]
     common = _common_prefix(after, between) if after and between else (after or between)
     for text in (common, after):
-        cut = _first_special(text, p.eos)
+        cut = first_special(text, p.eos)
         if cut:
             return lead, text[:cut], True, native
     return lead, p.eos, False, native
 
 
-def _first_special(text: str, eos: str) -> int:
+def first_special(text: str, eos: str) -> int:
     """End offset of the first special token (or EOS) in `text`; 0 when there is none."""
     ends = []
     m = _SPECIAL.search(text)
@@ -290,7 +296,9 @@ def convert_chat_template(
     raise _refuse(reason)
 
 
-def _convert(chat_template: str, bos: str | None, eos: str | None, kw: dict[str, Any]) -> OllamaTemplate:
+def _convert(
+    chat_template: str, bos: str | None, eos: str | None, kw: dict[str, Any]
+) -> OllamaTemplate:
     p = _Prober(chat_template, bos, eos, kw)
     layout, notes = _infer(p)
     lead, eot, printed, native = _end_of_turn(p, layout)
@@ -303,9 +311,13 @@ def _convert(chat_template: str, bos: str | None, eos: str | None, kw: dict[str,
                 f"print it as YYYY-MM-DD, so the date of this conversion is fixed in the TEMPLATE"
             )
     if lead.strip():
-        notes.append(f"training completions start with {lead!r}, as the chat template renders answers")
+        notes.append(
+            f"training completions start with {lead!r}, as the chat template renders answers"
+        )
     if kw:
-        notes.append(f"served as the chat template renders with {kw} (its answer follows the prompt)")
+        notes.append(
+            f"served as the chat template renders with {kw} (its answer follows the prompt)"
+        )
     if not native:
         notes.append(
             "the chat template's generation prompt does not prefix its own rendered answer (a "

@@ -14,10 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from ollama_tune.errors import TemplateError
-from ollama_tune.templates.layout import OllamaTemplate
-from ollama_tune.templates.probe import convert_chat_template
 from ollama_tune.templates.gorender import go_available
-from ollama_tune.templates.parity import ParityResult, check_parity, check_template_file
+from ollama_tune.templates.layout import OllamaTemplate
+from ollama_tune.templates.parity import (
+    ParityResult,
+    check_parity,
+    check_template_file,
+    load_template_file,
+)
+from ollama_tune.templates.probe import convert_chat_template
 
 _SOURCE_HINT = "Point at a model folder with tokenizer_config.json, a .gguf file or a .jinja file."
 
@@ -170,3 +175,23 @@ def build_ollama_template(
         )
     parity.raise_for_failure()
     return TemplateResult(tmpl, parity)
+
+
+def template_for_base(
+    ref: Any, template: str | Path | None = None, service: Any = None
+) -> OllamaTemplate | None:
+    """The TEMPLATE training renders through, by where it comes from.
+
+    `template` (`--template FILE` or `ollama:NAME`) when given; else an Ollama base model's own
+    TEMPLATE and stop parameters (`/api/show`), so fine-tuning the model people already run
+    keeps Ollama's exact format; else None: the tokenizer's chat template is converted.
+    """
+    from ollama_tune.templates.ollama_source import is_ollama_ref, load_ollama_template
+
+    if template is not None and is_ollama_ref(str(template)):
+        return load_ollama_template(str(template), service)[0]
+    if template is not None:
+        return load_template_file(template)
+    if getattr(ref, "kind", None) == "ollama":
+        return load_ollama_template(str(ref.spec), service)[0]
+    return None
