@@ -26,8 +26,6 @@ SOURCES = json.loads((CORPUS / "sources.json").read_text(encoding="utf-8"))
 REFUSED = {
     "trl-idefics3.jinja",  # content must be a list of parts (vision model)
     "trl-llava_next.jinja",  # same
-    "trl-glm4moe.jinja",  # an empty answer is printed with different whitespace
-    "ollama-renderers-laguna_v2_chat_template.jinja",  # same
     "chujiezheng-falcon-instruct.jinja",  # rewrites "\n\n" inside message content
 }
 

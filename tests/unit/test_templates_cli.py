@@ -74,8 +74,8 @@ def test_show_prints_template_stops_and_default_system(cli: typer.Typer, tmp_pat
     assert data["stop"] == ["<|im_end|>"] and data["end_of_turn"] == "<|im_end|>"
     assert '{{ "<|im_end|>\\n<|im_start|>assistant\\n" }}' in data["template"]
     # `show` proves what it prints: every conversation of the check, rendered by Go.
-    cases = data["parity"]["cases"]
-    assert data["parity"]["ok"] and len(cases) == 12 and all(c["ok"] for c in cases)
+    cases = data["cases"]
+    assert data["ok"] and len(cases) == 12 and all(c["ok"] for c in cases)
 
 
 def test_show_refuses_an_inexpressible_template_in_one_line(

@@ -61,9 +61,9 @@ def _resolve(source: str, template: str | None, system: str | None) -> tuple[Any
     return tmpl, result, origin
 
 
-def _parity_json(result: Any) -> dict[str, Any] | None:
+def _parity_json(result: Any) -> dict[str, Any]:
     if result is None:
-        return None
+        return {"ok": None, "summary": "no chat template to compare with", "cases": []}
     return {
         "ok": result.ok,
         "summary": result.summary(),
@@ -93,7 +93,7 @@ def show_cmd(
 
     tmpl, result, origin = _resolve(source, None, None)
     if as_json:
-        print_json({"source": origin, **tmpl.to_json(), "parity": _parity_json(result)})
+        print_json({"source": origin, **tmpl.to_json(), **_parity_json(result)})
     else:
         console.print(f"[bold]{origin}[/bold]: {tmpl.family} ({tmpl.matched})", highlight=False)
         console.print(f"stop: {', '.join(tmpl.stop)}", markup=False, highlight=False)
@@ -136,7 +136,7 @@ def check_cmd(
             hint="The Ollama server did not report tokenizer.chat_template; check a model folder.",
         )
     if as_json:
-        print_json({"source": origin, **tmpl.to_json(), "parity": _parity_json(result)})
+        print_json({"source": origin, **tmpl.to_json(), **_parity_json(result)})
     else:
         table = Table("conversation", "generation prompt", "result", title=origin)
         for case in result.cases:

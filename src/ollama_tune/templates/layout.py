@@ -24,6 +24,7 @@ _DATE_RE = re.compile("\x00DATE:([^\x00]*)\x00")
 _ISO = "%Y-%m-%d"
 
 ROLES = ("system", "user", "assistant")
+EMPTY = {"system": "esys", "assistant": "eassistant"}
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ class Layout:
 
     @property
     def roles(self) -> tuple[str, ...]:
-        # "esys": an empty system message, where the template prints it unlike other systems.
-        return (*ROLES, "esys") if "esys" in self.head else ROLES
+        # "esys"/"eassistant": an empty message the template prints unlike the others of its role.
+        return (*ROLES, *(e for e in EMPTY.values() if e in self.head))
 
     def role_of(self, message: dict[str, str]) -> str:
-        empty_sys = message["role"] == "system" and not message["content"]
-        return "esys" if empty_sys and "esys" in self.head else message["role"]
+        empty = EMPTY.get(message["role"]) if not message["content"] else None
+        return empty if empty and empty in self.head else message["role"]
 
     def text(self, s: str) -> str:
         """A layout string with its date markers filled in (what the TEMPLATE prints today)."""
@@ -100,10 +101,12 @@ class Layout:
             )
             skip.append('(eq .Role "system")')
         lines.append("{{- range $i, $m := .Messages }}{{- $role = .Role }}")
-        if "esys" in self.head:
-            lines.append(
-                '{{- if and (eq .Role "system") (not .Content) }}{{ $role = "esys" }}{{ end }}'
-            )
+        for role, empty in EMPTY.items():
+            if empty in self.head:
+                lines.append(
+                    f'{{{{- if and (eq .Role "{role}") (not .Content) }}}}'
+                    f'{{{{ $role = "{empty}" }}}}{{{{ end }}}}'
+                )
         body = [self._go_before(), self._go_system_insert(), "{{- .Content }}{{ $prev = $role }}"]
         if skip:
             lines.append("{{- if " + skip[0] + " }}{{- else }}")

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ollama_tune.errors import TemplateError
 from ollama_tune.templates.gorender import collate_messages, render_go_many
@@ -174,7 +175,7 @@ def _diff_at(expected: str, actual: str) -> int | None:
 
 
 def _render_all(
-    tmpl: OllamaTemplate | str, convs: list[Conversation], system: str | None, renderer: str
+    tmpl: OllamaTemplate | str, convs: Sequence[Conversation], system: str | None, renderer: str
 ) -> list[tuple[str, str | None]]:
     """(output, Go error) per conversation, fed as Ollama feeds a TEMPLATE."""
     if renderer == "python":
@@ -219,19 +220,14 @@ def check_parity(
     for (name, conv), (out, error) in zip(battery, rendered, strict=True):
         gen = not _closed(conv)
         collated = collate_messages(conv, system=system)
-        why = _skip_reason(tmpl, collated, gen)
-        if why is None:
-            try:
-                expected = render_jinja(
-                    chat_template,
-                    collated,
-                    add_generation_prompt=gen,
-                    bos_token=bos_token,
-                    eos_token=eos_token,
-                    **kwargs,
-                )
-            except ChatTemplateRejected as exc:
-                why = exc.message
+        try:
+            render = _jinja(chat_template, bos_token, eos_token, kwargs)
+            expected = render(collated, gen)
+            why = _skip_reason(tmpl, collated, gen)
+            if why is None and not gen and not expected.startswith(render(collated[:-1], True)):
+                why = "the chat template's prompt is not a prefix of its own full render here"
+        except ChatTemplateRejected as exc:
+            why = exc.message
         if why is not None:
             cases.append(ParityCase(name, gen, skipped=why))
             continue
@@ -257,6 +253,22 @@ def _closed(conv: Conversation) -> bool:
     return bool(conv) and conv[-1]["role"] == "assistant"
 
 
+def _jinja(
+    chat_template: str, bos: str | None, eos: str | None, kwargs: dict[str, Any]
+) -> Callable[[list[dict[str, str]], bool], str]:
+    def render(messages: list[dict[str, str]], gen: bool) -> str:
+        return render_jinja(
+            chat_template,
+            messages,
+            add_generation_prompt=gen,
+            bos_token=bos,
+            eos_token=eos,
+            **kwargs,
+        )
+
+    return render
+
+
 def _skip_reason(
     tmpl: OllamaTemplate | None, collated: list[dict[str, str]], gen: bool
 ) -> str | None:
@@ -265,7 +277,7 @@ def _skip_reason(
     if not gen and not tmpl.native_completion:
         return "the chat template's prompt does not prefix its own full render (reasoning block)"
     if not tmpl.system_supported and any(m["role"] == "system" for m in collated):
-        return "the chat template has no system role (the TEMPLATE folds SYSTEM into the prompt)"
+        return "the chat template drops system messages (the TEMPLATE folds SYSTEM into the prompt)"
     return None
 
 

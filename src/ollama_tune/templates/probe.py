@@ -117,8 +117,21 @@ def _infer(p: _Prober) -> tuple[Layout, list[str]]:
         raise _Refused(
             "the separators between turns change from turn to turn (a turn counter or loop.index)"
         )
-    layout = Layout(head={"user": head_u, "assistant": head_u}, sep=sep, gen=gen)
+    layout = _empty_answer(p, Layout({"user": head_u, "assistant": head_u}, sep, gen), notes)
     return _with_system(p, layout, notes), notes
+
+
+def _empty_answer(p: _Prober, base: Layout, notes: list[str]) -> Layout:
+    """An empty assistant turn printed with other whitespace (GLM's `<think></think>`)."""
+    u0, u2 = _MARK["user"].format(0), _MARK["user"].format(2)
+    ua, au = base.sep[("user", "assistant")], base.sep[("assistant", "user")]
+    text = p.render(["user", "assistant", "user"], True, {1: ""})
+    parts = split_on_markers(text or "", [u0, u2])
+    if parts is None or parts[1] == ua + au or parts[0] != base.head["user"]:
+        return base
+    notes.append("the chat template prints an empty answer differently from other answers")
+    sep = {**base.sep, ("user", "eassistant"): parts[1], ("eassistant", "user"): ""}
+    return Layout({**base.head, "eassistant": base.head["user"]}, sep, base.gen)
 
 
 def _with_system(p: _Prober, base: Layout, notes: list[str]) -> Layout:
