@@ -265,3 +265,22 @@ def test_load_template_file_rejects_empty_and_bad_stop_files(tmp_path: Path) -> 
     (tmp_path / "bad.json").write_text('{"stop": "<|im_end|>"}', encoding="utf-8")
     with pytest.raises(TemplateError, match="list of strings"):
         load_template_file(bad)
+
+
+# microsoft/phi-4 tokenizer_config.json: ChatML with <|im_sep|> after the role, no newlines.
+PHI4 = (
+    "{% for message in messages %}{% if (message['role'] == 'system') %}{{'<|im_start|>system"
+    "<|im_sep|>' + message['content'] + '<|im_end|>'}}{% elif (message['role'] == 'user') %}"
+    "{{'<|im_start|>user<|im_sep|>' + message['content'] + '<|im_end|>'}}{% elif (message['role"
+    "'] == 'assistant') %}{{'<|im_start|>assistant<|im_sep|>' + message['content'] + '<|im_end|>"
+    "'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant<|im_sep|>"
+    "' }}{% endif %}"
+)
+
+
+def test_phi4_im_sep_generation_prompt_is_kept() -> None:
+    tmpl = convert_chat_template(PHI4, eos_token="<|im_end|>")
+    assert tmpl.layout is not None
+    text = tmpl.layout.render([{"role": "user", "content": "Hi"}])
+    assert text == "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>"
+    assert (tmpl.end_of_turn, tmpl.stop) == ("<|im_end|>", ["<|im_end|>"])
