@@ -52,6 +52,8 @@ def render_training_texts(
     """Render every row's prompt through the TEMPLATE (one Go process) and its completion."""
     convs = [as_message_dicts(p) for p in prompts]
     warnings: list[str] = []
+    if not convs:  # an empty test split
+        return TrainingTexts([], "go" if go_available() else "layout")
     if go_available():
         outs = render_go_many(tmpl.template, convs)
         failed = next((o.error for o in outs if o.error), None)
