@@ -323,6 +323,11 @@ def _convert(
                 f"the chat template prints today's date as {fmt!r}; Ollama's TEMPLATE can only "
                 f"print it as YYYY-MM-DD, so the date of this conversion is fixed in the TEMPLATE"
             )
+    if re.search(r"\|\s*trim\b", chat_template):
+        notes.append(
+            "the chat template strips whitespace around message content and Ollama does not: "
+            "keep data free of leading/trailing whitespace"
+        )
     if lead.strip():
         notes.append(
             f"training completions start with {lead!r}, as the chat template renders answers"
