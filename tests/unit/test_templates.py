@@ -1,4 +1,4 @@
-"""Chat template detection, conversion and Jinja rendering (no Go needed here)."""
+"""Chat template conversion and Jinja rendering (no Go needed here)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import pytest
 
 from ollama_tune.errors import TemplateError
 from ollama_tune.templates import (
-    STOP_TOKENS,
     ChatTemplateRejected,
     collate_messages,
     convert_chat_template,
-    detect_family,
     first_difference,
     load_template_file,
     render_jinja,
@@ -42,16 +40,17 @@ EXPECTED_FAMILY = {
 
 
 @pytest.mark.parametrize("variant", sorted(EXPECTED_FAMILY))
-def test_every_reference_template_is_detected_exactly(variant: str) -> None:
-    family, found_variant, how = detect_family(REF[variant])
-    assert (family, found_variant, how) == (EXPECTED_FAMILY[variant], variant, "exact")
+def test_every_reference_template_converts_and_is_labelled(variant: str) -> None:
+    tmpl = convert_chat_template(REF[variant])
+    assert (tmpl.family, tmpl.matched) == (EXPECTED_FAMILY[variant], "probed")
+    assert "{{- .Content }}" in tmpl.template and tmpl.layout is not None
 
 
 @pytest.mark.parametrize("variant", sorted(EXPECTED_FAMILY))
-def test_edited_templates_are_detected_by_markers(variant: str) -> None:
-    # A comment makes the text differ from every reference, so detection falls back to markers.
-    family, found_variant, how = detect_family(REF[variant] + "{# local edit #}")
-    assert (family, found_variant, how) == (EXPECTED_FAMILY[variant], None, "markers")
+def test_edited_templates_convert_to_the_same_template(variant: str) -> None:
+    # Conversion reads how the template renders, not its text: a comment changes nothing.
+    edited = convert_chat_template(REF[variant] + "{# local edit #}")
+    assert edited.template == convert_chat_template(REF[variant]).template
 
 
 @pytest.mark.parametrize(
@@ -70,48 +69,93 @@ def test_default_system_prompt_goes_to_system(variant: str, default_system: str 
 
 
 @pytest.mark.parametrize(
-    ("variant", "eos", "must_stop_on"),
+    ("variant", "eos", "end_of_turn", "stop"),
     [
-        ("smollm2", "<|im_end|>", ["<|im_end|>", "<|im_start|>"]),
-        ("llama3.1", "<|eot_id|>", ["<|eot_id|>", "<|start_header_id|>"]),
-        ("mistral-v0.3", "</s>", ["[INST]", "</s>"]),
-        ("gemma3", "<eos>", ["<end_of_turn>", "<start_of_turn>"]),
-        ("phi3", "<|endoftext|>", ["<|end|>", "<|user|>", "<|endoftext|>"]),
-        ("zephyr", "</s>", ["</s>", "<|user|>"]),
+        ("smollm2", "<|im_end|>", "<|im_end|>", ["<|im_end|>"]),
+        ("llama3.1", "<|eot_id|>", "<|eot_id|>", ["<|eot_id|>"]),
+        ("mistral-v0.3", "</s>", "</s>", ["</s>"]),
+        ("gemma3", "<eos>", "<end_of_turn>", ["<end_of_turn>", "<eos>"]),
+        ("phi3", "<|endoftext|>", "<|end|>", ["<|end|>", "<|endoftext|>"]),
+        ("zephyr", "</s>", "</s>", ["</s>"]),
     ],
 )
-def test_stop_tokens_cover_end_of_turn(variant: str, eos: str, must_stop_on: list[str]) -> None:
+def test_stops_are_the_trained_end_of_turn_and_eos(
+    variant: str, eos: str, end_of_turn: str, stop: list[str]
+) -> None:
     out = convert_chat_template(REF[variant], eos_token=eos)
-    assert set(must_stop_on) <= set(out.stop)
-    assert set(STOP_TOKENS[out.family]) <= set(out.stop)
+    assert (out.end_of_turn, out.stop) == (end_of_turn, stop)
 
 
 def test_llama31_preamble_and_eos_are_baked_into_the_go_template() -> None:
     llama = convert_chat_template(REF["llama3.1"], bos_token="<|begin_of_text|>")
-    assert "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n" in llama.template
+    assert "Cutting Knowledge Date: December 2023\\nToday Date: 26 Jul 2024\\n\\n" in llama.template
     assert "<|begin_of_text|>" not in llama.template  # llama.cpp adds BOS itself
     zephyr = convert_chat_template(REF["zephyr"], eos_token="<EOT>")
-    assert "{{ .Content }}<EOT>" in zephyr.template
+    assert '{{ "<EOT>\\n<|user|>\\n" }}' in zephyr.template and zephyr.end_of_turn == "<EOT>"
+
+
+def test_llama32_prints_today_and_says_the_date_is_fixed() -> None:
+    from datetime import datetime
+
+    llama = convert_chat_template(REF["llama3.2"], bos_token="<|begin_of_text|>")
+    assert f"Today Date: {datetime.now().strftime('%d %b %Y')}" in llama.template
+    assert any("date of this conversion is fixed" in n for n in llama.notes)
 
 
 @pytest.mark.parametrize(
-    "template",
+    ("template", "construct"),
     [
-        "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}",
-        REF["llama3"].replace("<|start_header_id|>", "<|header|>"),
+        (
+            "{% for m in messages %}Turn {{ loop.index }} {{ m['role'] }}: {{ m['content'] }}\n"
+            "{% endfor %}",
+            "change from turn to turn",
+        ),
+        ("{% for m in messages %}{{ m['content'] }}|{{ m['content'] }}{% endfor %}", "once"),
+        (
+            "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] | upper }}{% endfor %}",
+            "on the conversation",
+        ),
     ],
 )
-def test_unknown_template_fails_closed_with_escape_hatch(template: str) -> None:
+def test_inexpressible_templates_are_refused_in_one_line(template: str, construct: str) -> None:
     with pytest.raises(TemplateError) as err:
         convert_chat_template(template)
-    assert "not recognised" in err.value.message
+    assert construct in err.value.message and "\n" not in err.value.message
     assert err.value.hint and "--template FILE" in err.value.hint
+    assert "ollama:NAME" in err.value.hint
 
 
-def test_llama2_sys_template_is_refused_rather_than_guessed() -> None:
-    llama2 = "{% for m in messages %}{{ bos_token + '[INST] <<SYS>>' + m['content'] }}{% endfor %}"
-    with pytest.raises(TemplateError, match="not recognised"):
-        convert_chat_template(llama2)
+def test_llama2_per_turn_bos_is_kept_and_the_first_dropped() -> None:
+    from ollama_tune.templates import render_jinja
+
+    llama2 = (
+        "{% for m in messages %}{% if m['role'] == 'user' %}{{ bos_token + '[INST] ' + "
+        "m['content'] + ' [/INST]' }}{% elif m['role'] == 'assistant' %}{{ ' ' + m['content'] "
+        "+ ' ' + eos_token }}{% endif %}{% endfor %}"
+    )
+    tmpl = convert_chat_template(llama2, bos_token="<s>", eos_token="</s>")
+    conv = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    conv.append({"role": "user", "content": "c"})
+    jinja = render_jinja(
+        llama2, conv, add_generation_prompt=True, bos_token="<s>", eos_token="</s>"
+    )
+    assert tmpl.layout is not None and "<s>" + tmpl.layout.render(conv) == jinja
+    assert tmpl.answer_prefix == " " and tmpl.end_of_turn == " </s>"
+
+
+def test_tool_template_that_fails_without_tools_is_served_on_its_tool_free_path() -> None:
+    # Phi-4-mini's llama.cpp template iterates `tools` whenever it is defined, None included.
+    phi4 = (
+        "{%- if messages[0]['role'] == 'system' %}{%- set sm = messages[0]['content'] %}"
+        "{% elif tools is defined -%}{%- set sm = '' -%}{%- endif %}"
+        "{%- if sm is defined -%}{{- '<|system|>' + sm -}}{%- if tools is defined -%}"
+        "{% for t in tools %}{{ t }}{% endfor %}{%- endif -%}{{- '<|end|>' -}}{%- endif -%}"
+        "{%- for m in messages if m['role'] != 'system' -%}{{- '<|' + m['role'] + '|>' + "
+        "m['content'] + '<|end|>' -}}{%- endfor -%}{%- if add_generation_prompt -%}"
+        "{{- '<|assistant|>' -}}{%- endif -%}"
+    )
+    tmpl = convert_chat_template(phi4, eos_token="<|endoftext|>")
+    assert tmpl.end_of_turn == "<|end|>"
 
 
 def test_missing_chat_template_is_a_clear_error() -> None:
@@ -221,3 +265,22 @@ def test_load_template_file_rejects_empty_and_bad_stop_files(tmp_path: Path) -> 
     (tmp_path / "bad.json").write_text('{"stop": "<|im_end|>"}', encoding="utf-8")
     with pytest.raises(TemplateError, match="list of strings"):
         load_template_file(bad)
+
+
+# microsoft/phi-4 tokenizer_config.json: ChatML with <|im_sep|> after the role, no newlines.
+PHI4 = (
+    "{% for message in messages %}{% if (message['role'] == 'system') %}{{'<|im_start|>system"
+    "<|im_sep|>' + message['content'] + '<|im_end|>'}}{% elif (message['role'] == 'user') %}"
+    "{{'<|im_start|>user<|im_sep|>' + message['content'] + '<|im_end|>'}}{% elif (message['role"
+    "'] == 'assistant') %}{{'<|im_start|>assistant<|im_sep|>' + message['content'] + '<|im_end|>"
+    "'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant<|im_sep|>"
+    "' }}{% endif %}"
+)
+
+
+def test_phi4_im_sep_generation_prompt_is_kept() -> None:
+    tmpl = convert_chat_template(PHI4, eos_token="<|im_end|>")
+    assert tmpl.layout is not None
+    text = tmpl.layout.render([{"role": "user", "content": "Hi"}])
+    assert text == "<|im_start|>user<|im_sep|>Hi<|im_end|><|im_start|>assistant<|im_sep|>"
+    assert (tmpl.end_of_turn, tmpl.stop) == ("<|im_end|>", ["<|im_end|>"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from ollama_tune.cli import template_cmd
 from ollama_tune.errors import TemplateError
+from ollama_tune.templates import convert_chat_template
 from ollama_tune.templates._reference import REFERENCE_TEMPLATES
 from ollama_tune.templates.source import build_ollama_template, load_chat_template
 
@@ -67,14 +69,65 @@ def test_show_prints_template_stops_and_default_system(cli: typer.Typer, tmp_pat
     res = CliRunner().invoke(cli, ["template", "show", str(jinja), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert data["family"] == "chatml" and data["variant"] == "smollm2"
+    assert (data["family"], data["matched"]) == ("chatml", "probed")
     assert data["default_system"].startswith("You are a helpful AI assistant named SmolLM")
-    assert "<|im_end|>" in data["stop"] and "{{ .Content }}<|im_end|>" in data["template"]
+    assert data["stop"] == ["<|im_end|>"] and data["end_of_turn"] == "<|im_end|>"
+    assert '{{ "<|im_end|>\\n<|im_start|>assistant\\n" }}' in data["template"]
+    # `show` proves what it prints: every conversation of the check, rendered by Go.
+    cases = data["cases"]
+    assert data["ok"] and len(cases) == 12 and all(c["ok"] for c in cases)
+
+
+def test_show_refuses_an_inexpressible_template_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from _cli import run_cli
+
+    jinja = tmp_path / "counter.jinja"
+    jinja.write_text(
+        "{% for m in messages %}Turn {{ loop.index }}: {{ m['content'] }}\n{% endfor %}", "utf-8"
+    )
+    code, out, err = run_cli(capsys, "template", "show", str(jinja))
+    assert code == 1 and "Traceback" not in out + err
+    assert "change from turn to turn" in out + err and "--template FILE" in out + err
+
+
+def test_show_of_an_ollama_model_uses_its_own_template_and_stops(
+    capsys: pytest.CaptureFixture[str], fake_ollama: Any
+) -> None:
+    from _cli import run_cli
+
+    smol = convert_chat_template(REF["smollm2"])
+    fake_ollama.add_model(
+        "smol", template=smol.template, parameters={"stop": ["<|im_end|>", "<|im_start|>"]}
+    )
+    code, out, err = run_cli(capsys, "template", "show", "ollama:smol", "--json")
+    assert code == 0, out + err
+    data = json.loads(out)
+    assert (data["template"], data["matched"]) == (smol.template, "ollama")
+    assert data["stop"] == ["<|im_end|>", "<|im_start|>"] and data["end_of_turn"] == "<|im_end|>"
+
+
+def test_check_with_an_ollama_models_template_fails_on_another_chat_template(
+    capsys: pytest.CaptureFixture[str], fake_ollama: Any, tmp_path: Path
+) -> None:
+    from _cli import run_cli
+
+    smol = convert_chat_template(REF["smollm2"])
+    fake_ollama.add_model("smol", template=smol.template, parameters={"stop": "<|im_end|>"})
+    chatml = tmp_path / "chatml.jinja"
+    chatml.write_text(REF["chatml"], encoding="utf-8")
+    code, out, _ = run_cli(capsys, "template", "check", str(chatml), "--template", "ollama:smol")
+    assert code == 1 and "first differing byte at" in out  # SmolLM2 prints a default system
+    smol_jinja = tmp_path / "smol.jinja"
+    smol_jinja.write_text(REF["smollm2"], encoding="utf-8")
+    code, out, _ = run_cli(
+        capsys, "template", "check", str(smol_jinja), "--template", "ollama:smol"
+    )
+    assert code == 0, out
 
 
 def test_show_prints_the_template_unwrapped(cli: typer.Typer, tmp_path: Path) -> None:
-    from ollama_tune.templates import convert_chat_template
-
     jinja = tmp_path / "llama.jinja"
     jinja.write_text(REF["llama3.1"], encoding="utf-8")
     res = CliRunner().invoke(cli, ["template", "show", str(jinja)])
@@ -118,17 +171,20 @@ def test_template_file_without_stops_borrows_the_family_stops(tmp_path: Path) ->
     good = tmp_path / "good.gotmpl"
     good.write_text(build_ollama_template(REF["chatml"]).template.template, encoding="utf-8")
     built = build_ollama_template(REF["chatml"], template_file=good)
-    assert built.template.stop == ["<|im_start|>", "<|im_end|>"]
+    assert built.template.stop == ["<|im_end|>"] and built.template.end_of_turn == "<|im_end|>"
     assert built.template.matched == "file"
 
 
-def test_without_go_only_exact_reference_templates_are_accepted(
+def test_without_go_converted_templates_are_accepted_and_files_fail_closed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    good = tmp_path / "good.gotmpl"
+    good.write_text(build_ollama_template(REF["chatml"]).template.template, encoding="utf-8")
     monkeypatch.setenv("PATH", str(tmp_path))  # no `go` on PATH
-    exact = build_ollama_template(REF["smollm2"])
-    assert exact.parity is None and exact.template.matched == "exact"
+    # The conversion checks its own layout against the chat template on the whole battery.
+    converted = build_ollama_template(REF["smollm2"] + "{# edited #}")
+    assert converted.parity is None and converted.template.matched == "probed"
     with pytest.raises(TemplateError, match="needs the Go toolchain"):
-        build_ollama_template(REF["chatml"] + "{# edited #}")
+        build_ollama_template(REF["chatml"], template_file=good)
     with pytest.raises(TemplateError, match="needs the Go toolchain"):
         build_ollama_template(REF["smollm2"], require_parity=True)

@@ -39,7 +39,10 @@ def _template_and_check(run: dict[str, Any]) -> tuple[Any, bool]:
             hint="Re-run training with a tokenizer that has a chat template.",
         )
     bos, eos = run.get("bos_token"), run.get("eos_token")
-    tpl = templates.convert_chat_template(chat_template, bos_token=bos, eos_token=eos)
+    if run.get("ollama_template"):  # the TEMPLATE training rendered its text through
+        tpl = templates.OllamaTemplate.from_json(run["ollama_template"])
+    else:
+        tpl = templates.convert_chat_template(chat_template, bos_token=bos, eos_token=eos)
     if not templates.go_available():
         return tpl, False
     parity = templates.check_parity(chat_template, tpl, bos_token=bos, eos_token=eos)

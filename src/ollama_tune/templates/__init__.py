@@ -1,21 +1,13 @@
 """Template fidelity: chat template → Ollama TEMPLATE + stop tokens, and the proof they match.
 
-`convert_chat_template` detects the tokenizer's Jinja chat template family and writes the Go
-TEMPLATE; `render_jinja` is the renderer training uses; `render_go` renders a TEMPLATE with Go's
-own `text/template` exactly as an Ollama server feeds it; `check_parity` requires both to print
-identical bytes for a battery of conversations (export runs it whenever `go` is available).
+`convert_chat_template` probes the tokenizer's Jinja chat template and writes the Go TEMPLATE;
+`render_go` renders a TEMPLATE with Go's own `text/template` exactly as an Ollama server feeds
+it, and training renders its text through it (`training.py`); `render_jinja` is the model's own
+format; `check_parity` requires both to print identical bytes for a battery of conversations.
 """
 
 from __future__ import annotations
 
-from ollama_tune.templates.families import (
-    FAMILIES,
-    STOP_TOKENS,
-    TEMPLATE_FILE_HINT,
-    OllamaTemplate,
-    convert_chat_template,
-    detect_family,
-)
 from ollama_tune.templates.gorender import (
     collate_messages,
     go_available,
@@ -27,6 +19,7 @@ from ollama_tune.templates.jinja import (
     render_jinja,
     render_training_pair,
 )
+from ollama_tune.templates.layout import Layout, OllamaTemplate
 from ollama_tune.templates.parity import (
     BATTERY,
     ParityCase,
@@ -36,6 +29,7 @@ from ollama_tune.templates.parity import (
     first_difference,
     load_template_file,
 )
+from ollama_tune.templates.probe import TEMPLATE_FILE_HINT, convert_chat_template
 from ollama_tune.templates.source import (
     ChatTemplateSource,
     TemplateResult,
@@ -45,11 +39,10 @@ from ollama_tune.templates.source import (
 
 __all__ = [
     "BATTERY",
-    "FAMILIES",
-    "STOP_TOKENS",
     "TEMPLATE_FILE_HINT",
     "ChatTemplateRejected",
     "ChatTemplateSource",
+    "Layout",
     "OllamaTemplate",
     "ParityCase",
     "ParityResult",
@@ -59,7 +52,6 @@ __all__ = [
     "check_template_file",
     "collate_messages",
     "convert_chat_template",
-    "detect_family",
     "first_difference",
     "go_available",
     "load_chat_template",

@@ -1,7 +1,7 @@
 # ruff: noqa: E501
 """Reference Jinja chat templates, copied verbatim from public tokenizer_config.json files.
 
-Used for exact-match family detection and as the Jinja side of the parity tests. Generated once;
+Named references for the tests (the full corpus is tests/data/templates/). Generated once;
 each entry names where its text was copied from. Do not reformat: the bytes matter.
 """
 

@@ -4,15 +4,15 @@ This is the one renderer training and the parity check share: `train.py` builds 
 prompt/completion pairs with `render_training_pair` (prompt = `add_generation_prompt=True`), and
 the Ollama TEMPLATE is checked byte for byte against the same function. The environment mirrors
 `transformers.utils.chat_template_utils` (sandbox, trim_blocks, lstrip_blocks, loopcontrols,
-`raise_exception`, a `tojson` that keeps non-ASCII, `tools=None`), with one deliberate difference:
-no `strftime_now`, so templates that print today's date (Llama 3.2) fall back to their pinned
-default and training text is reproducible.
+`raise_exception`, a `tojson` that keeps non-ASCII, `strftime_now`, `tools=None`). Any failure
+inside a template (a `TypeError` from a tool-use branch included) becomes a TemplateError.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -65,6 +65,8 @@ def _compile(chat_template: str) -> Any:
     )
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
+    # As transformers: today's date (Llama 3.2's "Today Date", Mistral Small's default system).
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
     try:
         return env.from_string(chat_template)
     except jinja2.TemplateSyntaxError as exc:
@@ -87,21 +89,29 @@ def render_jinja(
     Raises `ChatTemplateRejected` when the template's own `raise_exception` fires (e.g. Gemma 2
     and a system message) and `TemplateError` for any other template failure.
     """
+    compiled = _compile(chat_template)
+    context = {
+        "messages": as_message_dicts(messages),
+        "add_generation_prompt": add_generation_prompt,
+        "bos_token": bos_token or "",
+        "eos_token": eos_token or "",
+        **template_kwargs,
+    }
+    try:
+        return _render(compiled, {"tools": None, "documents": None, **context})
+    except ChatTemplateRejected:
+        raise
+    except TemplateError:
+        # Some tool-capable templates only work when `tools` is undefined (llama.cpp and
+        # Ollama render them that way): their tool-free path is the one to serve.
+        return _render(compiled, context)
+
+
+def _render(compiled: Any, context: dict[str, Any]) -> str:
     import jinja2
 
-    compiled = _compile(chat_template)
     try:
-        return str(
-            compiled.render(
-                messages=as_message_dicts(messages),
-                tools=None,
-                documents=None,
-                add_generation_prompt=add_generation_prompt,
-                bos_token=bos_token or "",
-                eos_token=eos_token or "",
-                **template_kwargs,
-            )
-        )
+        return str(compiled.render(**context))
     except jinja2.TemplateError as exc:
         if type(exc) is jinja2.exceptions.TemplateError:  # raised by raise_exception()
             raise ChatTemplateRejected(
@@ -109,6 +119,21 @@ def render_jinja(
                 hint="Reshape the conversation (roles, system message) the way this model expects.",
             ) from None
         raise TemplateError(f"the chat template failed to render: {exc}", hint=_HINT) from None
+    except Exception as exc:  # a template bug (None iterated, bad index...) is a template error
+        raise TemplateError(
+            f"the chat template failed to render: {type(exc).__name__}: {exc}", hint=_HINT
+        ) from None
+
+
+def strip_bos(text: str, bos_token: str | None, chat_template: str) -> str:
+    """Drop the BOS the chat template prints itself: llama.cpp adds it when it tokenizes.
+
+    Only a BOS the template prints (`bos_token` in its text) is dropped: SmolLM2's GGUF calls
+    `<|im_start|>` its BOS, and that one belongs to the text.
+    """
+    if bos_token and "bos_token" in chat_template and text.startswith(bos_token):
+        return text[len(bos_token) :]
+    return text
 
 
 def render_training_pair(

@@ -4,22 +4,25 @@ For a battery of conversations (with and without system, multi-turn, Japanese, e
 consecutive same-role turns, generation prompt and full training text), the Jinja side renders
 the conversation as Ollama will hand it over (Modelfile SYSTEM added, same-role turns merged) and
 the Go side renders the raw request through Go's `text/template` with Ollama's feeding rules.
-A leading BOS token that the chat template prints (`{{ bos_token }}`) is dropped from the Jinja
-side: llama.cpp adds BOS itself when it tokenizes the prompt.
+Conversations that end with an answer compare the training text (the TEMPLATE's prompt, the
+answer, the end-of-turn token) with the chat template's own full render. A leading BOS token that
+the chat template prints (`{{ bos_token }}`) is dropped from the Jinja side: llama.cpp adds BOS
+itself when it tokenizes the prompt.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ollama_tune.errors import TemplateError
-from ollama_tune.templates.families import OllamaTemplate
 from ollama_tune.templates.gorender import collate_messages, render_go_many
-from ollama_tune.templates.jinja import ChatTemplateRejected, render_jinja
+from ollama_tune.templates.jinja import ChatTemplateRejected, render_jinja, strip_bos
+from ollama_tune.templates.layout import OllamaTemplate
 
 Conversation = Sequence[dict[str, str]]
 
@@ -171,6 +174,19 @@ def _diff_at(expected: str, actual: str) -> int | None:
     return len(expected[: _first_char_diff(expected, actual)].encode("utf-8"))
 
 
+def _render_all(
+    tmpl: OllamaTemplate | str, convs: Sequence[Conversation], system: str | None, renderer: str
+) -> list[tuple[str, str | None]]:
+    """(output, Go error) per conversation, fed as Ollama feeds a TEMPLATE."""
+    if renderer == "python":
+        layout = tmpl.layout if isinstance(tmpl, OllamaTemplate) else None
+        if layout is None:
+            raise TemplateError("only a converted TEMPLATE can be checked without Go")
+        return [(layout.render(collate_messages(c, system=system)), None) for c in convs]
+    text = tmpl.template if isinstance(tmpl, OllamaTemplate) else tmpl
+    return [(r.output, r.error) for r in render_go_many(text, convs, system=system)]
+
+
 def check_parity(
     chat_template: str,
     ollama_template: OllamaTemplate | str,
@@ -179,48 +195,90 @@ def check_parity(
     eos_token: str | None = None,
     system: str | None = None,
     conversations: Sequence[tuple[str, Conversation]] | None = None,
+    renderer: str = "go",
 ) -> ParityResult:
     """Render every conversation both ways and compare bytes.
 
-    `system` is the Modelfile SYSTEM (default: the template's `default_system`). Needs `go`.
+    A conversation ending in a user turn compares the generation prompt. One ending in an
+    assistant turn compares the training text: the TEMPLATE's prompt for the turns before the
+    answer, then the answer and the end-of-turn token, against the chat template's full render.
+    `system` is the Modelfile SYSTEM (default: the template's `default_system`). `renderer`
+    "go" needs the `go` toolchain; "python" uses the converted layout (`layout.py`).
     """
-    if isinstance(ollama_template, OllamaTemplate):
-        go_text, family = ollama_template.template, ollama_template.family
-        system = system if system is not None else ollama_template.default_system
-    else:
-        go_text, family = ollama_template, None
+    tmpl = ollama_template if isinstance(ollama_template, OllamaTemplate) else None
+    if tmpl is not None and system is None:
+        system = tmpl.default_system
+    # An end-of-turn the chat template never prints (EOS added by training) is not compared.
+    eot = tmpl.end_of_turn if tmpl is not None and tmpl.end_of_turn_printed else ""
+    lead = tmpl.answer_prefix if tmpl is not None else ""
+    kwargs = tmpl.jinja_kwargs if tmpl is not None else {}
     battery = list(conversations if conversations is not None else BATTERY)
-    go_out = render_go_many(go_text, [conv for _, conv in battery], system=system)
+    prompts = [list(conv[:-1]) if _closed(conv) else list(conv) for _, conv in battery]
+    rendered = _render_all(ollama_template, prompts, system, renderer)
     cases: list[ParityCase] = []
     stripped = False
-    # Only a BOS the template itself prints is dropped (SmolLM2's GGUF calls <|im_start|> BOS).
-    bos = bos_token if bos_token and "bos_token" in chat_template else ""
-    for (name, conv), go in zip(battery, go_out, strict=True):
-        gen = not conv or conv[-1]["role"] != "assistant"
+    for (name, conv), (out, error) in zip(battery, rendered, strict=True):
+        gen = not _closed(conv)
+        collated = collate_messages(conv, system=system)
         try:
-            expected = render_jinja(
-                chat_template,
-                collate_messages(conv, system=system),
-                add_generation_prompt=gen,
-                bos_token=bos_token,
-                eos_token=eos_token,
-            )
+            render = _jinja(chat_template, bos_token, eos_token, kwargs)
+            expected = render(collated, gen)
+            why = _skip_reason(tmpl, collated, gen)
+            if why is None and not gen and not expected.startswith(render(collated[:-1], True)):
+                why = "the chat template's prompt is not a prefix of its own full render here"
         except ChatTemplateRejected as exc:
-            cases.append(ParityCase(name, gen, skipped=exc.message))
+            why = exc.message
+        if why is not None:
+            cases.append(ParityCase(name, gen, skipped=why))
             continue
-        if bos and expected.startswith(bos):
-            expected, stripped = expected[len(bos) :], True
+        cut = strip_bos(expected, bos_token, chat_template)
+        stripped = stripped or cut != expected
+        actual = out if gen or error else out + lead + conv[-1]["content"] + eot
+        if not gen and cut.startswith(actual):
+            cut = cut[: len(actual)]  # what follows the end-of-turn token is never trained
         cases.append(
             ParityCase(
                 name,
                 gen,
-                expected=expected,
-                actual=go.output,
-                error=go.error,
-                diff_at=None if go.error else _diff_at(expected, go.output),
+                expected=cut,
+                actual=actual,
+                error=error,
+                diff_at=None if error else _diff_at(cut, actual),
             )
         )
-    return ParityResult(family, cases, stripped)
+    return ParityResult(tmpl.family if tmpl else None, cases, stripped)
+
+
+def _closed(conv: Conversation) -> bool:
+    return bool(conv) and conv[-1]["role"] == "assistant"
+
+
+def _jinja(
+    chat_template: str, bos: str | None, eos: str | None, kwargs: dict[str, Any]
+) -> Callable[[list[dict[str, str]], bool], str]:
+    def render(messages: list[dict[str, str]], gen: bool) -> str:
+        return render_jinja(
+            chat_template,
+            messages,
+            add_generation_prompt=gen,
+            bos_token=bos,
+            eos_token=eos,
+            **kwargs,
+        )
+
+    return render
+
+
+def _skip_reason(
+    tmpl: OllamaTemplate | None, collated: list[dict[str, str]], gen: bool
+) -> str | None:
+    if tmpl is None:
+        return None
+    if not gen and not tmpl.native_completion:
+        return "the chat template's prompt does not prefix its own full render (reasoning block)"
+    if not tmpl.system_supported and any(m["role"] == "system" for m in collated):
+        return "the chat template drops system messages (the TEMPLATE folds SYSTEM into the prompt)"
+    return None
 
 
 def load_template_file(path: str | Path, *, stop: Sequence[str] | None = None) -> OllamaTemplate:
@@ -240,7 +298,16 @@ def load_template_file(path: str | Path, *, stop: Sequence[str] | None = None) -
     if not text.strip():
         raise TemplateError(f"{path}:1: the TEMPLATE file is empty", hint="Write the Go TEMPLATE.")
     stops = list(stop) if stop is not None else _sibling_stops(path)
-    return OllamaTemplate("custom", text, stops, None, None, "file", [f"TEMPLATE from {path}"])
+    return OllamaTemplate(
+        "custom",
+        text,
+        stops,
+        None,
+        None,
+        "file",
+        [f"TEMPLATE from {path}"],
+        end_of_turn=stops[0] if stops else "",
+    )
 
 
 def _sibling_stops(path: Path) -> list[str]:

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 )
 
 // Message mirrors the fields of Ollama's api.Message that templates may reference.
@@ -50,6 +51,13 @@ var funcs = template.FuncMap{
 	"json": func(v any) string {
 		b, _ := json.Marshal(v)
 		return string(b)
+	},
+	// As Ollama's template/template.go: the format argument is accepted and ignored.
+	"currentDate": func(args ...string) string {
+		return time.Now().Format("2006-01-02")
+	},
+	"yesterdayDate": func(args ...string) string {
+		return time.Now().AddDate(0, 0, -1).Format("2006-01-02")
 	},
 }
 

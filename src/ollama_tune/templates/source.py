@@ -14,9 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from ollama_tune.errors import TemplateError
-from ollama_tune.templates.families import OllamaTemplate, convert_chat_template
 from ollama_tune.templates.gorender import go_available
-from ollama_tune.templates.parity import ParityResult, check_parity, check_template_file
+from ollama_tune.templates.layout import OllamaTemplate
+from ollama_tune.templates.parity import (
+    ParityResult,
+    check_parity,
+    check_template_file,
+    load_template_file,
+)
+from ollama_tune.templates.probe import convert_chat_template
 
 _SOURCE_HINT = "Point at a model folder with tokenizer_config.json, a .gguf file or a .jinja file."
 
@@ -120,14 +126,17 @@ def load_chat_template(source: str | Path) -> ChatTemplateSource:
 
 
 def _with_family_stops(tmpl: OllamaTemplate, chat_template: str) -> OllamaTemplate:
-    """A TEMPLATE file without stop tokens borrows the detected family's, so generation ends."""
+    """A TEMPLATE file without stop tokens borrows the converted template's, so generation ends."""
     if tmpl.stop:
         return tmpl
     try:
         stop = convert_chat_template(chat_template).stop
     except TemplateError:
         return replace(tmpl, notes=[*tmpl.notes, "no stop tokens: add PARAMETER stop lines"])
-    return replace(tmpl, stop=stop, notes=[*tmpl.notes, "stop tokens taken from the family"])
+    notes = [*tmpl.notes, "stop tokens taken from the converted chat template"]
+    return replace(
+        tmpl, stop=stop, end_of_turn=tmpl.end_of_turn or (stop[0] if stop else ""), notes=notes
+    )
 
 
 def build_ollama_template(
@@ -141,20 +150,18 @@ def build_ollama_template(
 ) -> TemplateResult:
     """Convert (or load `template_file`) and prove parity; raise TemplateError when it fails.
 
-    Without Go the parity check cannot run: `parity` is None. That is accepted only for chat
-    templates that exactly match a reference (their parity is proven by the test suite);
-    marker-detected templates, TEMPLATE files and `require_parity` fail closed.
+    Without Go the Go check cannot run: `parity` is None. A converted TEMPLATE is still accepted,
+    because the conversion itself checks its layout against the chat template on the whole
+    battery (`probe.py`); TEMPLATE files and `require_parity` fail closed.
     """
     if not go_available():
-        tmpl = None
-        if template_file is None and not require_parity:
-            tmpl = convert_chat_template(chat_template, bos_token=bos_token, eos_token=eos_token)
-        if tmpl is None or tmpl.matched != "exact":
+        if template_file is not None or require_parity:
             raise TemplateError(
                 "the Ollama TEMPLATE cannot be proven to match the chat template: the parity "
                 "check needs the Go toolchain, which is not installed",
                 hint="Install Go (apt-get install golang-go) and run again.",
             )
+        tmpl = convert_chat_template(chat_template, bos_token=bos_token, eos_token=eos_token)
         return TemplateResult(tmpl, None)
     if template_file is not None:
         tmpl, parity = check_template_file(
@@ -168,3 +175,23 @@ def build_ollama_template(
         )
     parity.raise_for_failure()
     return TemplateResult(tmpl, parity)
+
+
+def template_for_base(
+    ref: Any, template: str | Path | None = None, service: Any = None
+) -> OllamaTemplate | None:
+    """The TEMPLATE training renders through, by where it comes from.
+
+    `template` (`--template FILE` or `ollama:NAME`) when given; else an Ollama base model's own
+    TEMPLATE and stop parameters (`/api/show`), so fine-tuning the model people already run
+    keeps Ollama's exact format; else None: the tokenizer's chat template is converted.
+    """
+    from ollama_tune.templates.ollama_source import is_ollama_ref, load_ollama_template
+
+    if template is not None and is_ollama_ref(str(template)):
+        return load_ollama_template(str(template), service)[0]
+    if template is not None:
+        return load_template_file(template)
+    if getattr(ref, "kind", None) == "ollama":
+        return load_ollama_template(str(ref.spec), service)[0]
+    return None

@@ -1,10 +1,10 @@
 """Training data: read and split the user's rows, then tokenize them for the loss we want.
 
-Rows become conversational prompt/completion pairs (`{"prompt": [...], "completion":
-[{"role": "assistant", ...}]}`). We tokenize them ourselves with the model's chat template
-rather than letting TRL do it, because TRL's completion mask also covers whatever the template
-prints after the end-of-turn token (ChatML's trailing newline). Here the loss covers exactly the
-answer and its end-of-turn token, which is what teaches a model to stop.
+Rows become prompt/completion text through the Ollama TEMPLATE the bundle will ship
+(`templates.training`: Go's `text/template`, one process for all rows), so what Ollama serves
+is what training showed the model. We tokenize ourselves rather than letting TRL do it: the loss
+covers exactly the completion (answer and end-of-turn token), which is what teaches a model to
+stop, and never whatever the template prints after it (ChatML's trailing newline).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ollama_tune._util import sha256_text
-from ollama_tune.data.model import Example, Message, SourceRef
-from ollama_tune.errors import DataError, TrainingError
+from ollama_tune.data.model import Example, Message
+from ollama_tune.errors import DataError
 
 
 @dataclass
@@ -34,6 +34,8 @@ class EncodedRows:
     tokens: int
     truncated: int
     notes: list[str] = field(default_factory=list)
+    template: Any = None  # the OllamaTemplate the text was rendered through (for run.json)
+    renderer: str = ""  # "go", "layout" or "jinja"
 
 
 def prepare_split(
@@ -100,38 +102,73 @@ def end_of_turn(tokenizer: Any) -> str:
     return _special_prefix(tokenizer, suffix) or tokenizer.eos_token
 
 
-def encode_rows(tokenizer: Any, examples: list[Example], max_seq_len: int) -> EncodedRows:
-    """Tokenize every row into `input_ids` + `labels` (-100 outside answer + end-of-turn)."""
-    eot = end_of_turn(tokenizer)
+def training_template(tokenizer: Any, template: Any = None) -> Any:
+    """The Ollama TEMPLATE training renders through: `template` (an Ollama model's own or a
+    `--template` file's `OllamaTemplate`), else the tokenizer's chat template converted."""
+    if template is not None:
+        return template
+    from ollama_tune.templates import convert_chat_template
+
+    return convert_chat_template(
+        getattr(tokenizer, "chat_template", None),
+        bos_token=tokenizer.bos_token,
+        eos_token=tokenizer.eos_token,
+    )
+
+
+def encode_rows(
+    tokenizer: Any, examples: list[Example], max_seq_len: int, template: Any = None
+) -> EncodedRows:
+    """Tokenize every row into `input_ids` + `labels` (-100 outside the completion).
+
+    The text is the Ollama TEMPLATE's (`templates.training`): prompt = the TEMPLATE rendered for
+    the turns before the answer, completion = answer + end-of-turn. Ids come from the model's
+    tokenizer with special tokens parsed, plus BOS where llama.cpp adds it.
+    """
+    from ollama_tune.templates.training import render_training_texts
+
+    tmpl = training_template(tokenizer, template)
+    texts = render_training_texts(
+        tmpl,
+        [ex.prompt_messages for ex in examples],
+        [ex.answer for ex in examples],
+        chat_template=getattr(tokenizer, "chat_template", None),
+        bos_token=tokenizer.bos_token,
+        eos_token=tokenizer.eos_token,
+    )
+    bos_id = _bos_id(tokenizer, tmpl)
     rows, tokens, truncated = [], 0, 0
-    for ex in examples:
-        row = encode_one(tokenizer, to_prompt_completion(ex), eot, max_seq_len, ex.source)
-        truncated += row.pop("_truncated", [0])[0]
+    for prompt, completion in texts.pairs:
+        row, cut = encode_pair(tokenizer, prompt, completion, max_seq_len, bos_id)
+        truncated += cut
         rows.append(row)
         tokens += len(row["input_ids"])
-    notes = []
+    notes = list(texts.warnings)
     if truncated:
         notes.append(f"{truncated} row(s) longer than --max-seq-len {max_seq_len} were cut")
-    return EncodedRows(rows, tokens, truncated, notes)
+    return EncodedRows(rows, tokens, truncated, notes, template=tmpl, renderer=texts.renderer)
 
 
-def encode_one(
-    tokenizer: Any, record: dict[str, Any], eot: str, max_seq_len: int, source: SourceRef
-) -> dict[str, list[int]]:
-    prompt_text = tokenizer.apply_chat_template(
-        record["prompt"], tokenize=False, add_generation_prompt=True
+def _bos_id(tokenizer: Any, tmpl: Any) -> int | None:
+    # A converted TEMPLATE never prints BOS: llama.cpp adds it where the chat template printed
+    # it; for an Ollama model's or a file's TEMPLATE, where the tokenizer adds it.
+    chat = getattr(tokenizer, "chat_template", None) or ""
+    adds = (
+        "bos_token" in chat
+        if tmpl.matched == "probed"
+        else bool(getattr(tokenizer, "add_bos_token", False))
     )
-    full_text = tokenizer.apply_chat_template(
-        record["prompt"] + record["completion"], tokenize=False
-    )
-    if not full_text.startswith(prompt_text):
-        raise TrainingError(
-            f"{source}: the chat template renders the prompt differently once an answer follows.",
-            hint="Use a chat template whose generation prompt prefixes the full conversation.",
-        )
-    completion_text = _through_end_of_turn(full_text[len(prompt_text) :], record, eot)
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
+    return int(tokenizer.bos_token_id) if adds and tokenizer.bos_token_id is not None else None
+
+
+def encode_pair(
+    tokenizer: Any, prompt: str, completion: str, max_seq_len: int, bos_id: int | None = None
+) -> tuple[dict[str, list[int]], int]:
+    """(row, 1 if it was cut) for one prompt/completion text; special tokens are parsed."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if bos_id is not None:
+        prompt_ids = [bos_id, *prompt_ids]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
     cut = 0
     if len(prompt_ids) + len(completion_ids) > max_seq_len:
         cut = 1
@@ -139,23 +176,11 @@ def encode_one(
         keep_prompt = max(max_seq_len - len(completion_ids), min(len(prompt_ids), max_seq_len // 2))
         prompt_ids = prompt_ids[len(prompt_ids) - keep_prompt :]
         completion_ids = completion_ids[: max_seq_len - len(prompt_ids)]
-    return {
+    row = {
         "input_ids": prompt_ids + completion_ids,
         "labels": [-100] * len(prompt_ids) + completion_ids,
-        "_truncated": [cut],
     }
-
-
-def _through_end_of_turn(completion_text: str, record: dict[str, Any], eot: str) -> str:
-    """Cut the rendered completion right after the answer's end-of-turn token."""
-    answer = record["completion"][0]["content"]
-    end = completion_text.rfind(answer.strip()) if answer.strip() else 0
-    after = end + len(answer.strip()) if end >= 0 else 0
-    idx = completion_text.find(eot, after)
-    if idx < 0:
-        # The template writes no end-of-turn token: append one so the model learns to stop.
-        return completion_text.rstrip() + eot
-    return completion_text[: idx + len(eot)]
+    return row, cut
 
 
 def _special_prefix(tokenizer: Any, suffix: str) -> str | None:

@@ -51,7 +51,7 @@ def write_outputs(
         notes=train_rows.notes + [f"test: {n}" for n in test_rows.notes],
     )
     if trainer.is_world_process_zero():
-        _write_files(config, plan, ref, tokenizer, trainer, report, split, result)
+        _write_files(config, plan, ref, tokenizer, trainer, report, split, result, train_rows)
     trainer.accelerator.wait_for_everyone()
     return result
 
@@ -65,6 +65,7 @@ def _write_files(
     report: Any,
     split: Any,
     result: TrainResult,
+    train_rows: Any = None,
 ) -> None:
     from ollama_tune.train.speed import CompactLossSFTTrainer
 
@@ -72,8 +73,11 @@ def _write_files(
     atomic_dir(run_dir / "adapter", lambda d: trainer.model.save_pretrained(str(d)))
     atomic_dir(run_dir / "tokenizer", lambda d: tokenizer.save_pretrained(str(d)))
     result.loss_png = plot_loss(report.records, run_dir / "loss.png", f"LoRA on {ref.spec}")
-    eot = end_of_turn(tokenizer)
-    stops = list(dict.fromkeys(t for t in (eot, tokenizer.eos_token) if t))
+    # The TEMPLATE the training text was rendered through ships as is (one source of truth).
+    tmpl = getattr(train_rows, "template", None)
+    eot = tmpl.end_of_turn if tmpl is not None else end_of_turn(tokenizer)
+    stops = tmpl.stop if tmpl is not None else [t for t in (eot, tokenizer.eos_token) if t]
+    stops = list(dict.fromkeys(stops))
     resolved = config.to_json() | {
         "device": result.device,
         "precision": result.precision,
@@ -91,6 +95,7 @@ def _write_files(
         eos_token=tokenizer.eos_token,
         bos_token=tokenizer.bos_token,
         stop_tokens=stops,
+        ollama_template=tmpl.to_json() if tmpl is not None else None,
         config=resolved,
         data={
             "train_path": str(split.train_path),

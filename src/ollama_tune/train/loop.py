@@ -67,8 +67,16 @@ def train_lora(
         config.resume,
         write=plan.rank == 0,
     )
-    train_rows = encode_rows(tokenizer, with_system(split.train, config.system), config.max_seq_len)
-    test_rows = encode_rows(tokenizer, with_system(split.test, config.system), config.max_seq_len)
+    from ollama_tune.templates.source import template_for_base
+
+    # An Ollama base keeps its own TEMPLATE; otherwise the tokenizer's chat template, converted.
+    tmpl = template_for_base(ref)
+    train_rows = encode_rows(
+        tokenizer, with_system(split.train, config.system), config.max_seq_len, tmpl
+    )
+    test_rows = encode_rows(
+        tokenizer, with_system(split.test, config.system), config.max_seq_len, tmpl
+    )
     from ollama_tune.train.trainer import build_trainer
 
     trainer, report = build_trainer(
