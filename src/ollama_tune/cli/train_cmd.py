@@ -78,7 +78,7 @@ def _train_command(
         help="Answer the validation questions while training; keep the best weights.",
     ),
     val_questions: int = typer.Option(
-        24, "--val-questions", help="Validation questions answered each time."
+        24, "--val-questions", help="Validation rows used (loss and answers) each time."
     ),
     val_max_tokens: int = typer.Option(
         96, "--val-max-tokens", help="Longest validation answer in tokens."

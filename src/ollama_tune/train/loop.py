@@ -75,7 +75,9 @@ def train_lora(
 
     config, schedule = schedule_defaults(config, len(split.train))
     train_rows = encode_rows(tokenizer, with_system(split.train, config.system), config.max_seq_len)
-    test_rows = encode_rows(tokenizer, with_system(split.test, config.system), config.max_seq_len)
+    # Validation (loss and recall) on the first --val-questions rows: forward passes cost time.
+    val = with_system(split.test, config.system)[: config.val_questions]
+    test_rows = encode_rows(tokenizer, val, config.max_seq_len)
     from ollama_tune.train.trainer import build_trainer
 
     trainer, report, recall = build_trainer(
@@ -87,7 +89,7 @@ def train_lora(
         test_rows,
         progress,
         on_log,
-        val_examples=with_system(split.test, config.system),
+        val_examples=val,
     )
     trainer.train(resume_from_checkpoint=resume_from)
     eval_loss = None

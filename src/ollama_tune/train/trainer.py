@@ -120,8 +120,9 @@ def sft_args(config: TrainConfig, plan: Any, has_eval: bool, recall: bool = Fals
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
+        # Both are filled by schedule_defaults before a run; the fallbacks only serve direct calls.
+        learning_rate=config.learning_rate or 2e-4,
+        num_train_epochs=config.epochs or 1.0,
         max_steps=config.max_steps or -1,
         logging_steps=config.logging_steps,
         eval_strategy="steps" if has_eval and not recall else "no",
