@@ -136,12 +136,14 @@ class CustomizeSection(_Section):
 
 
 class TrainSection(_Section):
+    method: Literal["lora", "full"] = "lora"
     lora_r: int = Field(default=8, ge=1)
     lora_alpha: int = Field(default=16, ge=1)
     lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    epochs: float = Field(default=1.0, gt=0.0)
+    # None: chosen from the number of training rows (train.config.schedule_defaults).
+    epochs: float | None = Field(default=None, gt=0.0)
     max_steps: int | None = Field(default=None, ge=1)
-    learning_rate: float = Field(default=2e-4, gt=0.0)
+    learning_rate: float | None = Field(default=None, gt=0.0)
     batch_size: int = Field(default=4, ge=1)
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     max_seq_len: int = Field(default=512, ge=16)
@@ -150,8 +152,14 @@ class TrainSection(_Section):
     # "auto": on only when memory is short (it costs ~30% more compute).
     gradient_checkpointing: bool | Literal["auto"] = "auto"
     save_steps: int | None = Field(default=None, ge=1)
-    # Validation loss on the first N test rows only (None: all); it costs forward passes.
+    # Validation rows are carved from the training rows (never the test file); each
+    # validation answers the first N of them (None: all) and scores fact recall.
+    val_ratio: float = Field(default=0.15, gt=0.0, lt=1.0)
     max_eval_rows: int | None = Field(default=None, ge=1)
+    val_recall: bool = True
+    val_max_tokens: int = Field(default=96, ge=1)
+    eval_steps: int | None = Field(default=None, ge=1)
+    early_stopping_patience: int | None = Field(default=None, ge=1)
     seed: int = 42
 
 

@@ -51,19 +51,37 @@ def _train_command(
     target_modules: str = typer.Option(
         "all-linear", "--target-modules", help="'all-linear' or comma-separated module names."
     ),
-    learning_rate: float = typer.Option(
-        2e-4, "--learning-rate", "--lr", help="Peak learning rate."
+    method: str = typer.Option(
+        "lora", "--method", help="lora (an adapter) or full (every weight; models up to ~1B)."
     ),
-    epochs: float = typer.Option(1.0, "--epochs", help="Passes over the training rows."),
+    learning_rate: float | None = typer.Option(
+        None, "--learning-rate", "--lr", help="Peak learning rate [default: by method]."
+    ),
+    epochs: float | None = typer.Option(
+        None, "--epochs", help="Passes over the rows [default: from the row count]."
+    ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
     batch_size: int = typer.Option(4, "--batch-size", help="Packed sequences per step and device."),
     grad_accum: int = typer.Option(1, "--grad-accum", help="Gradient accumulation steps."),
     max_seq_len: int = typer.Option(512, "--max-seq-len", help="Longest row/pack in tokens."),
     seed: int = typer.Option(42, "--seed", help="Seed for split, init and data order."),
-    eval_steps: int | None = typer.Option(None, "--eval-steps", help="Validate every N steps."),
+    eval_steps: int | None = typer.Option(
+        None, "--eval-steps", help="Validate every N steps (and at each epoch end)."
+    ),
     save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint every N steps."),
     early_stopping_patience: int | None = typer.Option(
         None, "--early-stopping-patience", help="Stop after N validations without improvement."
+    ),
+    val_recall: bool = typer.Option(
+        True,
+        "--val-recall/--no-val-recall",
+        help="Answer the validation questions while training; keep the best weights.",
+    ),
+    val_questions: int = typer.Option(
+        24, "--val-questions", help="Validation rows used (loss and answers) each time."
+    ),
+    val_max_tokens: int = typer.Option(
+        96, "--val-max-tokens", help="Longest validation answer in tokens."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
     qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (CUDA + bitsandbytes)."),
@@ -75,7 +93,8 @@ def _train_command(
     packing: bool = typer.Option(True, "--packing/--no-packing", help="Padding-free packing."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Fine-tune a LoRA adapter on your question→answer data (writes a run directory)."""
+    """Fine-tune on your question→answer data: a LoRA adapter, or the whole model with
+    --method full (writes a run directory)."""
     from ollama_tune.train import TrainConfig, train_lora
 
     targets: str | list[str] = target_modules
@@ -87,6 +106,7 @@ def _train_command(
         test_ratio=test_ratio,
         base_model=base_model,
         output=output,
+        method=method,  # type: ignore[arg-type]
         lora_r=lora_r,
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
@@ -107,6 +127,9 @@ def _train_command(
         gradient_checkpointing=_auto_bool(gradient_checkpointing, "--gradient-checkpointing"),  # type: ignore[arg-type]
         system=system,
         packing=packing,
+        val_recall=val_recall,
+        val_questions=val_questions,
+        val_max_tokens=val_max_tokens,
     )
     # Under accelerate/torchrun every rank runs this command; only rank 0 talks to the user.
     main_rank = os.environ.get("RANK", "0") == "0"
@@ -158,9 +181,12 @@ def _render(result: Any, as_json: bool) -> None:
 
     from ollama_tune.cli._common import console, print_json
 
+    best = result.best or {}
+    schedule = result.schedule or {}
     fields = {
         "run_dir": str(result.run_dir),
-        "adapter": str(result.adapter_dir),
+        "method": result.method,
+        "adapter" if result.method == "lora" else "model": str(result.adapter_dir),
         "train_loss": result.train_loss,
         "eval_loss": result.eval_loss,
         "steps": result.steps,
@@ -171,15 +197,26 @@ def _render(result: Any, as_json: bool) -> None:
         "device": f"{result.device} ({result.precision})",
         "resumed_from": result.resumed_from,
         "stopped_early": result.stopped_early,
+        "epochs": schedule.get("epochs"),
+        "learning_rate": schedule.get("learning_rate"),
+        "best_step": best.get("step"),
+        "val_fact_recall": best.get("fact_recall"),
+        "val_stop_rate": best.get("stop_rate"),
     }
     if as_json:
         print_json(fields | {"notes": result.notes})
         return
     table = Table("", "", title="Training finished", show_header=False)
     for key, value in fields.items():
-        shown = f"{value:.4f}" if isinstance(value, float) and key.endswith("loss") else value
+        shown: Any = value
+        if isinstance(value, float) and key.endswith("loss"):
+            shown = f"{value:.4f}"
+        elif isinstance(value, float) and key.startswith("val_"):
+            shown = f"{value:.1%}"
         table.add_row(key.replace("_", " "), "-" if shown is None else str(shown))
     console.print(table)
+    if best:
+        console.print(f"kept step {best['step']} of {best['last_step']}: {best['why']}")
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     console.print(f"Next: [bold]ollama-tune export {result.run_dir} --quant q4_k_m[/bold]")

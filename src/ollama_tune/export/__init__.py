@@ -32,7 +32,7 @@ from ollama_tune.export.convert import (
     normalize_quant,
     quantize_gguf,
 )
-from ollama_tune.export.merge import merge_adapter
+from ollama_tune.export.merge import copy_full_model, merge_adapter
 
 __all__ = [
     "QUANT_FTYPES",
@@ -237,13 +237,20 @@ def export_bundle(config: ExportConfig, progress: ProgressFn | None = None) -> E
     t0 = time.perf_counter()
     progress("export", 0, steps)
     tokenizer_dir = run_dir / "tokenizer"
-    merge_adapter(
-        run_dir / "adapter",
-        base_dir,
-        merged_dir,
-        tokenizer_dir=tokenizer_dir if tokenizer_dir.is_dir() else None,
-        chat_template=run.get("chat_template"),
-    )
+    tok = tokenizer_dir if tokenizer_dir.is_dir() else None
+    if (run.get("config") or {}).get("method") == "full":
+        # Full fine-tuning saved the whole model: nothing to merge, only copy it.
+        copy_full_model(
+            run_dir / "model", merged_dir, tokenizer_dir=tok, chat_template=run["chat_template"]
+        )
+    else:
+        merge_adapter(
+            run_dir / "adapter",
+            base_dir,
+            merged_dir,
+            tokenizer_dir=tok,
+            chat_template=run.get("chat_template"),
+        )
     timings["merge_s"] = time.perf_counter() - t0
     progress("export", 1, steps)
 

@@ -1,4 +1,5 @@
-"""Merge a PEFT LoRA adapter into its full-precision base and save an HF directory.
+"""Merge a PEFT LoRA adapter into its full-precision base and save an HF directory
+(`copy_full_model` instead for a full fine-tuning run, which has no adapter to merge).
 
 Always merges into the unquantised base (`run.json` → `base_model.hf_dir`) loaded in fp32,
 also after QLoRA: merging into 4-bit weights would bake quantisation error into the export.
@@ -70,6 +71,41 @@ def merge_adapter(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         _save_atomically(merged.to(save_dtype), tokenizer, out_dir)
+    return out_dir
+
+
+def copy_full_model(
+    model_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    tokenizer_dir: str | os.PathLike[str] | None = None,
+    chat_template: str | None = None,
+) -> Path:
+    """A full fine-tuning run's model/ is already merged: copy it with the run's tokenizer."""
+    from transformers import AutoTokenizer
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if not (model_dir / "config.json").is_file():
+        raise ExportError(
+            f"No fine-tuned model in {model_dir} (config.json missing).",
+            hint="Re-run `ollama-tune train --method full`, or restore the run's model/ folder.",
+        )
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or model_dir))
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        for item in model_dir.iterdir():
+            if item.is_file():
+                shutil.copy2(item, tmp / item.name)
+        tokenizer.save_pretrained(str(tmp))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 

@@ -143,19 +143,15 @@ def _train_run(ctx: Context) -> dict[str, Any]:
 
     r, t = ctx.recipe, ctx.recipe.train
     out = ctx.workdir / "train"
-    val = Path(ctx.outputs["split"]["test"])
-    if t.max_eval_rows:
-        from ollama_tune.data import read_examples, write_jsonl
-
-        val_path = ctx.workdir / "data" / "val.jsonl"
-        write_jsonl(read_examples(val)[: t.max_eval_rows], val_path, style="messages")
-        val = val_path
+    # The validation rows that pick the best checkpoint are carved from the training rows:
+    # the test questions stay unseen until the eval stage.
     result = train_lora(
         TrainConfig(
             data=[Path(ctx.outputs["split"]["train"])],
-            test_data=val,
+            test_ratio=t.val_ratio,
             base_model=r.base_model,
             output=out,
+            method=t.method,
             lora_r=t.lora_r,
             lora_alpha=t.lora_alpha,
             lora_dropout=t.lora_dropout,
@@ -172,6 +168,11 @@ def _train_run(ctx: Context) -> dict[str, Any]:
             system=r.customize.system,
             packing=t.packing,
             gradient_checkpointing=t.gradient_checkpointing,
+            val_recall=t.val_recall,
+            val_questions=t.max_eval_rows or 24,
+            val_max_tokens=t.val_max_tokens,
+            eval_steps=t.eval_steps,
+            early_stopping_patience=t.early_stopping_patience,
         ),
         progress=ctx.progress,
     )
@@ -182,6 +183,7 @@ def _train_run(ctx: Context) -> dict[str, Any]:
         "train_loss": result.train_loss,
         "eval_loss": result.eval_loss,
         "steps": result.steps,
+        "best": result.best,
         "tokens_per_s": result.tokens_per_s,
         "peak_rss_mb": result.peak_rss_mb,
         "adapter_sha256": _file_hash(weights[0]) if weights else None,

@@ -60,6 +60,12 @@ class ReportCallback(TrainerCallback):  # type: ignore[misc]
         tokens = (state.num_input_tokens_seen or 0) - self.start_tokens
         return tokens / self.step_seconds if self.step_seconds > 0 else 0.0
 
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Append one record (a log, or a recall validation) and rewrite metrics.jsonl."""
+        self.records.append(record)
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records)
+        atomic_write_text(self.metrics_path, lines)
+
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
@@ -74,9 +80,7 @@ class ReportCallback(TrainerCallback):  # type: ignore[misc]
             "elapsed_s": round(elapsed, 2),
             "eta_s": round(elapsed / done * left, 1) if done else None,
         }
-        self.records.append(record)
-        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records)
-        atomic_write_text(self.metrics_path, lines)
+        self.add_record(record)
         if self.on_log_fn:
             self.on_log_fn(record)
         if self.progress:

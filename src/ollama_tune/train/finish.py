@@ -25,16 +25,19 @@ def write_outputs(
     eval_loss: float | None,
     resumed_from: str | None,
     started: float,
+    recall: Any = None,
+    schedule: dict[str, Any] | None = None,
 ) -> TrainResult:
     run_dir = config.run_dir
     state = trainer.state
     losses = [r["loss"] for r in report.records if "loss" in r]
+    epochs = config.epochs or 1.0
     stopped_early = bool(config.max_steps and state.global_step < config.max_steps) or (
-        not config.max_steps and state.epoch is not None and state.epoch < config.epochs - 1e-6
+        not config.max_steps and state.epoch is not None and state.epoch < epochs - 1e-6
     )
     result = TrainResult(
         run_dir=run_dir,
-        adapter_dir=run_dir / "adapter",
+        adapter_dir=run_dir / ("model" if config.method == "full" else "adapter"),
         run_json=run_dir / "run.json",
         train_loss=losses[-1] if losses else None,
         eval_loss=eval_loss,
@@ -49,6 +52,9 @@ def write_outputs(
         device="cuda" if plan.cuda else "cpu",
         precision=plan.precision,
         notes=train_rows.notes + [f"test: {n}" for n in test_rows.notes],
+        method=config.method,
+        best=recall.summary() if recall is not None else None,
+        schedule=schedule,
     )
     if trainer.is_world_process_zero():
         _write_files(config, plan, ref, tokenizer, trainer, report, split, result, train_rows)
@@ -70,9 +76,10 @@ def _write_files(
     from ollama_tune.train.speed import CompactLossSFTTrainer
 
     run_dir = config.run_dir
-    atomic_dir(run_dir / "adapter", lambda d: trainer.model.save_pretrained(str(d)))
+    atomic_dir(result.adapter_dir, lambda d: trainer.model.save_pretrained(str(d)))
     atomic_dir(run_dir / "tokenizer", lambda d: tokenizer.save_pretrained(str(d)))
-    result.loss_png = plot_loss(report.records, run_dir / "loss.png", f"LoRA on {ref.spec}")
+    title = f"{'Full fine-tuning' if config.method == 'full' else 'LoRA'} on {ref.spec}"
+    result.loss_png = plot_loss(report.records, run_dir / "loss.png", title)
     # The TEMPLATE the training text was rendered through ships as is (one source of truth).
     tmpl = getattr(train_rows, "template", None)
     eot = tmpl.end_of_turn if tmpl is not None else end_of_turn(tokenizer)
@@ -87,6 +94,8 @@ def _write_files(
         # Which speed paths ran (train.speed on CPU), for comparing runs' tokens/s.
         "attention": getattr(trainer.model.config, "_attn_implementation", None),
         "loss": "compact" if isinstance(trainer, CompactLossSFTTrainer) else "trl-fused",
+        # Where the trained weights are: export merges adapter/ or copies model/.
+        "weights": result.adapter_dir.name,
     }
     write_run_json(
         run_dir / "run.json",
@@ -113,4 +122,6 @@ def _write_files(
             "seconds": result.seconds,
             "peak_rss_mb": result.peak_rss_mb,
         },
+        schedule=result.schedule,
+        best=result.best,
     )

@@ -1,8 +1,11 @@
-"""`train_lora`: one LoRA (or QLoRA) run through TRL's SFTTrainer + PEFT, into a run directory.
+"""`train_lora`: one LoRA (QLoRA, or full fine-tuning) run through TRL's SFTTrainer, into a
+run directory.
 
 Order: validate → pick device/precision → resolve + load the base → split + tokenize the data
-→ train (resumable from RUN_DIR/checkpoints) → rank 0 writes adapter/, tokenizer/, run.json,
-metrics.jsonl and loss.png. Works unchanged under `accelerate launch` / torchrun (DDP).
+→ fill epochs/learning rate from the data size → train (resumable from RUN_DIR/checkpoints;
+fact-recall validations keep the best weights) → rank 0 writes adapter/ (or model/ for
+`method="full"`), tokenizer/, run.json, metrics.jsonl and loss.png. Works unchanged under
+`accelerate launch` / torchrun (DDP).
 """
 
 from __future__ import annotations
@@ -68,22 +71,37 @@ def train_lora(
         write=plan.rank == 0,
     )
     from ollama_tune.templates.source import template_for_base
+    from ollama_tune.train.config import schedule_defaults
 
+    config, schedule = schedule_defaults(config, len(split.train))
     # An Ollama base keeps its own TEMPLATE; otherwise the tokenizer's chat template, converted.
     tmpl = template_for_base(ref)
     train_rows = encode_rows(
         tokenizer, with_system(split.train, config.system), config.max_seq_len, tmpl
     )
-    test_rows = encode_rows(
-        tokenizer, with_system(split.test, config.system), config.max_seq_len, tmpl
-    )
+    # Validation (loss and recall) on the first --val-questions rows: forward passes cost time.
+    val = with_system(split.test, config.system)[: config.val_questions]
+    test_rows = encode_rows(tokenizer, val, config.max_seq_len, tmpl)
     from ollama_tune.train.trainer import build_trainer
 
-    trainer, report = build_trainer(
-        config, plan, model, tokenizer, train_rows, test_rows, progress, on_log
+    trainer, report, recall = build_trainer(
+        config,
+        plan,
+        model,
+        tokenizer,
+        train_rows,
+        test_rows,
+        progress,
+        on_log,
+        val_examples=val,
     )
     trainer.train(resume_from_checkpoint=resume_from)
-    eval_loss = _final_eval_loss(trainer) if test_rows.rows else None
+    eval_loss = None
+    if recall is not None and recall.restore_best(trainer.model):
+        # The weights we save are the best validation's, so is the loss we report.
+        eval_loss = recall.best.eval_loss
+    if eval_loss is None and test_rows.rows:
+        eval_loss = _final_eval_loss(trainer)
     from ollama_tune.train.finish import write_outputs
 
     return write_outputs(
@@ -99,6 +117,8 @@ def train_lora(
         eval_loss=eval_loss,
         resumed_from=resume_from,
         started=started,
+        recall=recall,
+        schedule=schedule,
     )
 
 

@@ -36,7 +36,8 @@ def write_run_json(path: Path, **fields: Any) -> Path:
 
 
 def plot_loss(records: list[dict[str, Any]], path: Path, title: str) -> Path | None:
-    """Training and validation loss against step, as a PNG (matplotlib, no display)."""
+    """Training and validation loss against step, as a PNG (matplotlib, no display); the
+    validation fact recall and stop rate, when measured, on a second axis beside them."""
     train = [(r["step"], r["loss"]) for r in records if "loss" in r]
     evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
     if not train and not evals:
@@ -55,9 +56,37 @@ def plot_loss(records: list[dict[str, Any]], path: Path, title: str) -> Path | N
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    recall_axis = _plot_recall(ax, records)
+    if recall_axis is not None:
+        more = recall_axis.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, loc="center right")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
+
+
+def _plot_recall(ax: Any, records: list[dict[str, Any]]) -> Any:
+    """Validation recall and stop rate (0–100 %) on the right-hand axis, if any were taken."""
+    series = {
+        "val_fact_recall": ("validation fact recall", "s-"),
+        "val_stop_rate": ("validation stop rate", "^--"),
+    }
+    found = {k: [(r["step"], r[k]) for r in records if r.get(k) is not None] for k in series}
+    if not any(found.values()):
+        return None
+    right = ax.twinx()
+    for key, points in found.items():
+        if points:
+            label, style = series[key]
+            steps, values = zip(*points, strict=True)
+            right.plot(steps, [v * 100 for v in values], style, color=_COLORS[key], label=label)
+    right.set_ylim(-2, 102)
+    right.set_ylabel("% of validation questions")
+    return right
+
+
+_COLORS = {"val_fact_recall": "tab:green", "val_stop_rate": "tab:red"}

@@ -24,8 +24,12 @@ def build_trainer(
     test_rows: Any,
     progress: ProgressFn | None,
     on_log: Any,
-) -> tuple[Any, Any]:
-    """Return `(trainer, report_callback)` ready for `trainer.train()`."""
+    val_examples: Any = (),
+) -> tuple[Any, Any, Any]:
+    """Return `(trainer, report_callback, recall_callback or None)` ready for `train()`.
+
+    `val_examples` are the validation rows the recall validations answer (`train.recall`).
+    """
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -34,7 +38,8 @@ def build_trainer(
     from ollama_tune.train.callbacks import ReportCallback
 
     has_eval = bool(test_rows.rows)
-    args = sft_args(config, plan, has_eval)
+    recall = _recall_callback(config, tokenizer, val_examples) if has_eval else None
+    args = sft_args(config, plan, has_eval, recall=recall is not None)
     trainer_class: Any = SFTTrainer
     if not plan.cuda and not plan.unsloth:
         from ollama_tune.train import speed
@@ -44,7 +49,10 @@ def build_trainer(
             trainer_class = speed.CompactLossSFTTrainer
     report = ReportCallback(config.run_dir / "metrics.jsonl", progress, on_log)
     callbacks: list[Any] = [report]
-    if has_eval and config.early_stopping_patience:
+    if recall is not None:
+        recall.on_record = report.add_record
+        callbacks.append(recall)
+    elif has_eval and config.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(config.early_stopping_patience))
     trainer = trainer_class(
         model=model,
@@ -52,13 +60,33 @@ def build_trainer(
         train_dataset=Dataset.from_list(train_rows.rows),
         eval_dataset=Dataset.from_list(test_rows.rows) if has_eval else None,
         processing_class=tokenizer,
-        peft_config=None if plan.unsloth else lora_config(config),
+        peft_config=None if plan.unsloth or config.method == "full" else lora_config(config),
         callbacks=callbacks,
     )
     # Library code never prints: our callback reports instead of the console printers.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    return trainer, report
+    return trainer, report, recall
+
+
+# Early stopping on recall: this many validations without a better one end the run.
+DEFAULT_PATIENCE = 3
+
+
+def _recall_callback(config: TrainConfig, tokenizer: Any, val_examples: Any) -> Any:
+    if not config.val_recall or not val_examples:
+        return None
+    from ollama_tune.train.recall import RecallCallback, hf_generate, prompt_ids
+
+    examples = list(val_examples)[: config.val_questions]
+    return RecallCallback(
+        examples,
+        prompt_ids(tokenizer, examples, config.max_seq_len),
+        hf_generate(tokenizer, config.val_max_tokens),
+        every=config.eval_steps,
+        patience=config.early_stopping_patience or DEFAULT_PATIENCE,
+        best_dir=config.run_dir / "checkpoints" / "best",
+    )
 
 
 def lora_config(config: TrainConfig) -> Any:
@@ -74,11 +102,13 @@ def lora_config(config: TrainConfig) -> Any:
     )
 
 
-def sft_args(config: TrainConfig, plan: Any, has_eval: bool) -> Any:
+def sft_args(config: TrainConfig, plan: Any, has_eval: bool, recall: bool = False) -> Any:
+    """TRL's settings for this run. With `recall` the recall callback decides when to
+    validate (every --eval-steps and each epoch end) and keeps the best weights itself."""
     from trl import SFTConfig
 
     eval_steps = config.eval_steps or config.save_steps
-    early = has_eval and bool(config.early_stopping_patience)
+    early = has_eval and bool(config.early_stopping_patience) and not recall
     if early and config.save_steps % eval_steps:
         raise UsageError(
             f"--save-steps {config.save_steps} must be a multiple of --eval-steps {eval_steps} "
@@ -90,14 +120,15 @@ def sft_args(config: TrainConfig, plan: Any, has_eval: bool) -> Any:
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
+        # Both are filled by schedule_defaults before a run; the fallbacks only serve direct calls.
+        learning_rate=config.learning_rate or 2e-4,
+        num_train_epochs=config.epochs or 1.0,
         max_steps=config.max_steps or -1,
         logging_steps=config.logging_steps,
-        eval_strategy="steps" if has_eval else "no",
+        eval_strategy="steps" if has_eval and not recall else "no",
         # The base model's validation loss is the first point of the curve.
         eval_on_start=has_eval and not config.resume,
-        eval_steps=eval_steps if has_eval else None,
+        eval_steps=eval_steps if has_eval and not recall else None,
         save_strategy="steps",
         save_steps=config.save_steps,
         load_best_model_at_end=early,
