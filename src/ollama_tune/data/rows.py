@@ -16,6 +16,13 @@ from ollama_tune.data.model import ROLES, Example, Message, Role, SourceRef
 Schema = Literal["seed", "messages", "prompt-completion"]
 SCHEMAS: tuple[str, ...] = ("seed", "messages", "prompt-completion")
 FIELDS: tuple[str, ...] = ("instruction", "input", "output", "system", "facts")
+# Row metadata carried in `Example.extra`: a rewording's source row (`data augment`).
+META_KEYS: tuple[str, ...] = ("augmented_from",)
+
+
+def _meta(record: dict[str, Any]) -> dict[str, object]:
+    return {k: v for k in META_KEYS if isinstance(v := record.get(k), str) and v}
+
 
 # Column/key names people use, lower-cased; the canonical name always wins over an alias.
 _ALIAS_WORDS = {
@@ -107,7 +114,7 @@ def seed_row(
     out = RowOutcome()
     keys = resolve_keys(list(record), mapping)
     by_field = {f: k for k, f in keys.items()}
-    out.unknown_keys = [k for k in record if k not in keys]
+    out.unknown_keys = [k for k in record if k not in keys and k not in META_KEYS]
     texts: dict[str, str] = {}
     for name in ("instruction", "input", "output", "system"):
         key = by_field.get(name)
@@ -144,6 +151,7 @@ def seed_row(
     extra: dict[str, object] = {
         "instruction": texts["instruction"],
         "input": texts.get("input", ""),
+        **_meta(record),
     }
     out.example = Example(tuple(msgs), source, facts, extra)
     return out
@@ -182,7 +190,7 @@ def _message(i: int, m: Any, out: RowOutcome) -> Message | None:
 
 def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
     out = RowOutcome()
-    out.unknown_keys = [k for k in record if k not in ("messages", "facts")]
+    out.unknown_keys = [k for k in record if k not in ("messages", "facts", *META_KEYS)]
     raw = record.get("messages")
     if not isinstance(raw, list) or not raw:
         return out.error(
@@ -215,7 +223,7 @@ def messages_row(record: dict[str, Any], source: SourceRef) -> RowOutcome:
                 "end each conversation with the assistant's answer",
             )
         )
-    out.example = Example(tuple(msgs), source, facts)
+    out.example = Example(tuple(msgs), source, facts, _meta(record))
     return out
 
 
