@@ -30,6 +30,7 @@ QUANTS: tuple[str, ...] = (
     "q5_k_s",
     "q5_0",
     "q4_k_m",
+    "q4_k_m+q8emb",
     "q4_k_s",
     "q4_0",
     "q3_k_m",
@@ -103,6 +104,15 @@ class TrainSection(_Section):
     seed: int = 42
 
 
+class AugmentSection(_Section):
+    """`data augment` applied to the train split before training (see data/augment)."""
+
+    enabled: bool = False
+    n: int = Field(default=3, ge=1, le=20)
+    teacher: str | None = None  # ollama:NAME, a bundle dir or a .gguf; None = offline rules
+    seed: int = 42
+
+
 class ExportSection(_Section):
     quants: list[Quant] = Field(default_factory=lambda: ["q8_0"])
     keep_f16: bool = False
@@ -148,6 +158,7 @@ class Recipe(_Section):
     data: DataSection
     base_model: str = "smollm2-135m"
     customize: CustomizeSection = Field(default_factory=lambda: CustomizeSection())
+    augment: AugmentSection = Field(default_factory=lambda: AugmentSection())
     train: TrainSection = Field(default_factory=lambda: TrainSection())
     export: ExportSection = Field(default_factory=lambda: ExportSection())
     ollama: OllamaSection = Field(default_factory=lambda: OllamaSection())

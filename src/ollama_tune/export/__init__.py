@@ -16,7 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "merge_adapter",
     "quantize_gguf",
     "read_run",
+    "ship_quant",
 ]
 
 
@@ -77,6 +78,45 @@ class ExportResult:
     stop: list[str] = field(default_factory=list)
     parity_checked: bool = False
     warnings: list[str] = field(default_factory=list)
+    num_ctx: int | None = None
+    # The type the Modelfile's FROM names, and why (set by `ship_quant` after the guard).
+    shipped: str | None = None
+    shipped_reason: str | None = None
+
+
+def ship_quant(
+    result: ExportResult,
+    quant: str,
+    reason: str,
+    *,
+    scores: dict[str, float | None] | None = None,
+    reference: str | None = None,
+) -> ExportResult:
+    """Point the bundle's Modelfile at `model-<quant>.gguf` and record why in its run.json
+    (with the guard's `scores` per type against `reference`, for the report's verdict)."""
+    if quant not in result.ggufs:
+        raise ExportError(
+            f"cannot ship {quant}: the bundle has {', '.join(result.ggufs)}",
+            hint="export that type too (--quant)",
+        )
+    run = json.loads((result.bundle_dir / "run.json").read_text("utf-8"))
+    export = run.setdefault("export", {})
+    export["shipped"] = {
+        "quant": quant, "reason": reason, "scores": scores or {}, "reference": reference,
+    }  # fmt: skip
+    quants = [quant, *(q for q in export.get("quants", result.ggufs) if q != quant)]
+    files = write_bundle_files(
+        result.bundle_dir,
+        run,
+        name=result.name,
+        quants=quants,
+        sizes=result.sizes,
+        num_ctx=result.num_ctx or 2048,
+    )
+    return replace(
+        result, modelfile=files.modelfile, readme=files.readme, shipped=quant,
+        shipped_reason=reason,
+    )  # fmt: skip
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
@@ -292,4 +332,7 @@ def export_bundle(config: ExportConfig, progress: ProgressFn | None = None) -> E
         stop=files.stop,
         parity_checked=files.parity_checked,
         warnings=files.lint_warnings,
+        num_ctx=num_ctx,
+        shipped=quants[0],
+        shipped_reason="the first --quant given (no quantization guard ran)",
     )

@@ -34,6 +34,15 @@ QUANT_FTYPES: dict[str, str] = {
     "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
     "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
     "f16": "LLAMA_FTYPE_MOSTLY_F16",
+    # q4_k_m with the token embeddings and the output tensor at q8_0: a small model spends a
+    # large share of its weights there, and those are where 4 bits hurt a fine-tune most.
+    "q4_k_m+q8emb": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+}
+# Mixed types: (token_embedding_type, output_tensor_type) as llama_cpp.GGML_TYPE_* names,
+# set on `llama_model_quantize_params` (fields of llama.cpp's quantize tool's
+# --token-embedding-type / --output-tensor-type).
+MIXED_TENSOR_TYPES: dict[str, tuple[str, str]] = {
+    "q4_k_m+q8emb": ("GGML_TYPE_Q8_0", "GGML_TYPE_Q8_0"),
 }
 # Approximate bits per weight, for the free-disk-space estimate.
 QUANT_BITS: dict[str, float] = {
@@ -43,6 +52,7 @@ QUANT_BITS: dict[str, float] = {
     "q6_k": 6.6,
     "q8_0": 8.5,
     "f16": 16.0,
+    "q4_k_m+q8emb": 5.5,  # depends on the embedding share; ~5.5 for 135M–1B models
 }
 
 
@@ -199,6 +209,10 @@ def quantize_gguf(
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANT_FTYPES[quant])
     params.nthread = threads or max(1, (os.cpu_count() or 2))
+    if quant in MIXED_TENSOR_TYPES:
+        embedding, output = MIXED_TENSOR_TYPES[quant]
+        params.token_embedding_type = getattr(llama_cpp, embedding)
+        params.output_tensor_type = getattr(llama_cpp, output)
     with atomic_path(dst) as tmp, captured_native_stderr() as log:
         rc = llama_cpp.llama_model_quantize(
             str(src).encode(), str(tmp).encode(), ctypes.byref(params)
