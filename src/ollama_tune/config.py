@@ -148,6 +148,8 @@ class EvalSection(_Section):
     concurrency: int = Field(default=1, ge=1)
     # Evaluate on the first N test questions only (keeps the CPU quickstart short).
     max_questions: int | None = Field(default=None, ge=1)
+    # Also ask the fine-tuned model N training questions: flags memorised-not-generalised.
+    train_sample: int = Field(default=8, ge=0)
     models: list[ModelRole] = Field(default_factory=lambda: list(MODEL_ROLES))
 
 

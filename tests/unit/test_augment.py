@@ -182,3 +182,39 @@ def test_teacher_rewordings_are_filtered_and_garbage_falls_back_to_rules(
     assert sent[0].json["format"]["properties"]["rewordings"]["type"] == "array"
     assert "言い換え" in sent[0].json["messages"][-1]["content"]
     assert "rewordings of this question" in sent[-1].json["messages"][-1]["content"]
+
+
+def _recipe(tmp_path: Path, train: Path, augment: str) -> object:
+    from ollama_tune.config import load_recipe
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(f"name: shop\ndata:\n  train: {train.name}\n  test_ratio: 0.4\n{augment}")
+    return load_recipe(path, {})
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_recipe_augment_stage_rewords_the_train_split_only(
+    train: Path, tmp_path: Path, enabled: bool
+) -> None:
+    from ollama_tune.pipeline import Context, run_stages
+    from ollama_tune.pipeline.augment_stage import train_data
+    from ollama_tune.pipeline.stages import build_stages
+
+    section = f"augment:\n  enabled: {str(enabled).lower()}\n  n: 2\n"
+    ctx = Context(recipe=_recipe(tmp_path, train, section), workdir=tmp_path / "w")
+    stages = [s for s in build_stages() if s.name in ("check", "split", "augment")]
+    assert [s.name for s in stages] == ["check", "split", "augment"]
+    run_stages(stages, ctx)
+    split_train = ctx.workdir / "data" / "train.jsonl"
+    if not enabled:
+        assert train_data(ctx) == split_train
+        return
+    assert train_data(ctx) == ctx.workdir / "data" / "train.augmented.jsonl"
+    rows = _rows(train_data(ctx))
+    originals = _rows(split_train)
+    test_qs = {r["messages"][0]["content"] for r in _rows(ctx.workdir / "data" / "test.jsonl")}
+    assert len(rows) == 3 * len(originals) == 9
+    assert not test_qs & {r["messages"][0]["content"] for r in rows}
+    assert ctx.outputs["augment"]["added"] == 6
+    train_stage = next(s for s in build_stages() if s.name == "train")
+    assert "augment" in train_stage.depends  # new rewordings retrain

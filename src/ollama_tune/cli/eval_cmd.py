@@ -70,8 +70,8 @@ def eval_command(
     train_sample: int = typer.Option(
         0,
         "--train-sample",
-        help="Also ask N training questions, to flag memorised-not-generalised "
-        "(train file: --train, else the model's run dir data/train.jsonl).",
+        help="Also ask the last --model N training questions, to flag memorised-not-"
+        "generalised (train file: --train, else its run dir's data/train.jsonl).",
     ),
     train: Path | None = typer.Option(None, "--train", help="Training data for --train-sample."),
 ) -> None:

@@ -234,15 +234,15 @@ def _train_check(
     options: Any,
     progress: ProgressFn,
 ) -> dict[str, dict[str, Any]]:
-    """Fact recall on `train_sample` training questions, per model that has a train file."""
-    if config.train_sample <= 0:
+    """Fact recall of the candidate (last model) on `train_sample` training questions."""
+    if config.train_sample <= 0 or not models:
         return {}
     import random
 
     from ollama_tune.evaluate.testset import read_test_examples
 
     out: dict[str, dict[str, Any]] = {}
-    for m in models:
+    for m in models[-1:]:
         path = config.train_path or (
             Path(m.run_dir) / "data" / "train.jsonl" if m.run_dir else None
         )

@@ -217,7 +217,9 @@ def write_augmented(examples: Sequence[Example], path: Path | str) -> int:
     Not `write_jsonl`: that raises for unwritable rows, here the style is chosen to fit all."""
     from ollama_tune.data.writer import auto_style, dumps, to_record
 
-    style = auto_style(examples)
+    # Rows read from chat ("messages") files carry no `instruction`: keep them in that form.
+    chat = any(not isinstance(ex.extra.get("instruction"), str) for ex in examples)
+    style = "messages" if chat else auto_style(examples)
     lines = [dumps(to_record(ex, style)) for ex in examples]  # keeps augmented_from
     with atomic_path(path) as tmp:
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
