@@ -46,6 +46,19 @@ def test_key_terms_are_numbers_names_and_domain_words() -> None:
     assert "教" not in "".join(terms)  # the question form is not a key term
 
 
+def test_key_terms_split_compounds_with_mecab_and_fall_back_to_script_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ollama_tune.data.augment import terms
+
+    q, a = "返品送料はいくらですか？", "返品送料は無料です。"
+    assert terms._tagger() is not None  # fugashi + unidic-lite are in the train extra
+    assert {"返品", "送料"} <= set(key_terms(q, a))  # MeCab: two nouns
+    monkeypatch.setattr(terms, "_tagger", lambda: None)
+    assert "返品送料" in key_terms(q, a)  # script runs: one compound
+    assert missing_terms(q, "返品送料は？", a) == []
+
+
 def test_a_rewording_that_loses_or_changes_a_number_or_name_is_caught() -> None:
     q, a = "ABC-123を2個注文した場合の送料を教えてください", "ABC-123の送料"
     assert missing_terms(q, "ABC-123を2個注文した場合の送料について知りたいです。", a) == []

@@ -4,7 +4,7 @@ A paraphrase is only useful if it asks the same thing: every number (with its un
 product name or code (Latin letters, 「quoted」 names) and the question's domain words (kanji
 and katakana words that the answer uses too, e.g. 返品, ポイント) must survive, either as they
 are or as a synonym of the same group. Japanese has no spaces: words come from MeCab
-(`fugashi` + `unidic-lite`, the `ja` extra) when installed, else from script runs (kanji,
+(`fugashi` + `unidic-lite`, in the `train` extra) when installed, else from script runs (kanji,
 katakana), which join compounds (返品送料) but need no dictionary.
 """
 
@@ -62,7 +62,7 @@ class Synonyms:
 
 @functools.cache
 def _tagger() -> Any:
-    """fugashi's MeCab tagger with unidic-lite, or None when the `ja` extra is not installed."""
+    """fugashi's MeCab tagger with unidic-lite, or None when they are not installed."""
     try:
         import fugashi
 
