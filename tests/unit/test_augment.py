@@ -131,7 +131,7 @@ def test_excluded_test_questions_are_never_produced(
 ) -> None:
     test = _write(tmp_path / "test.jsonl", [
         {"instruction": "返品は可能ですか？", "output": "14日以内です。"},  # a rule rewording
-        {"instruction": "送料はいくらですか？", "output": "550円です。"},  # a train question
+        {"instruction": "送料はいくらですか？", "facts": [["550円"]]},  # a train question
     ])  # fmt: skip
     out = tmp_path / "aug.jsonl"
     code, _, err = run_cli(

@@ -74,7 +74,10 @@ def augment_data(config: AugmentConfig, progress: ProgressFn | None = None) -> A
 
     _check(config)
     examples = read_examples(list(config.inputs), format=config.format)
-    excluded = read_examples(list(config.exclude)) if config.exclude else []
+    # Test files may hold rows with facts and no answer (eval accepts them): read them so.
+    from ollama_tune.evaluate.testset import read_test_examples
+
+    excluded = [ex for path in config.exclude for ex in read_test_examples(path)]
     teacher, close = (None, None)
     if config.teacher:
         from ollama_tune.data.augment.teacher import open_teacher
