@@ -42,7 +42,9 @@ GATE_RE = re.compile(
 
 
 def _check_quant(value: str) -> str:
-    if value.lower() not in QUANTS:
+    # Any type but f16 may end in "+imat" (an importance matrix from the training data).
+    base = value.lower().removesuffix("+imat")
+    if base not in QUANTS or (base != value.lower() and base in ("f16", "bf16", "f32")):
         raise ValueError(f"unknown quantization {value!r}")
     return value.lower()
 

@@ -231,3 +231,22 @@ def test_recipe_augment_stage_rewords_the_train_split_only(
     assert ctx.outputs["augment"]["added"] == 6
     train_stage = next(s for s in build_stages() if s.name == "train")
     assert "augment" in train_stage.depends  # new rewordings retrain
+
+
+def test_a_local_gguf_teacher_runs_embedded_and_its_output_is_filtered(
+    smollm2_gguf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real SmolLM2-135M as teacher: whatever it writes, only rewordings that keep the
+    key terms reach the output, and the row still gets its n rewordings."""
+    src = _write(tmp_path / "train.jsonl", [TRAIN[2]])
+    out = tmp_path / "aug.jsonl"
+    code, stdout, err = run_cli(
+        capsys, "data", "augment", str(src), str(out), "--n", "2",
+        "--teacher", str(smollm2_gguf), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(stdout)["method"] == "teacher+rules"
+    rows = _rows(out)
+    assert len(rows) == 3
+    for r in rows[1:]:
+        assert missing_terms(TRAIN[2]["instruction"], r["instruction"], TRAIN[2]["output"]) == []

@@ -80,6 +80,11 @@ def wide_f16(smol_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     return convert_to_gguf(out / "hf", out / "model-f16.gguf", "f16", model_name="wide")
 
 
+@pytest.fixture(scope="module")
+def wide_hf(wide_f16: Path) -> Path:
+    return wide_f16.parent / "hf"
+
+
 def _types(path: Path) -> dict[str, object]:
     from gguf import GGUFReader
 
@@ -102,3 +107,28 @@ def test_q4_k_m_with_q8_0_embeddings_writes_q8_0_embedding_and_output(
     rest = {k for k in plain if k not in ("token_embd.weight", "output.weight")}
     assert {k: mixed[k] for k in rest} == {k: plain[k] for k in rest}
     assert mixed_path.stat().st_size > (tmp_path / "a.gguf").stat().st_size
+
+
+def test_importance_matrix_from_training_text_reaches_the_quantizer(
+    wide_hf: Path, wide_f16: Path, tmp_path: Path
+) -> None:
+    from ollama_tune.errors import ExportError
+    from ollama_tune.export import quantize_gguf
+    from ollama_tune.export.imatrix import compute_imatrix
+
+    texts = ["<|im_start|>user\n返品はできますか？<|im_end|>\n", "送料は全国一律550円です。"]
+    imatrix = compute_imatrix(wide_hf, texts)
+    # Named as the GGUF tensors, one value per input column, from the converter's name map.
+    assert len(imatrix["blk.0.attn_q.weight"]) == 256
+    assert len(imatrix["blk.0.ffn_down.weight"]) == 256  # intermediate size
+    assert "output.weight" in imatrix
+    assert all(v >= 0 for v in imatrix["blk.0.ffn_up.weight"])
+    with pytest.raises(ExportError, match="needs an importance matrix"):
+        quantize_gguf(wide_f16, tmp_path / "x.gguf", "q4_k_m+imat", threads=1)
+    plain = quantize_gguf(wide_f16, tmp_path / "a.gguf", "q4_k_m", threads=1)
+    weighted = quantize_gguf(wide_f16, tmp_path / "b.gguf", "q4_k_m+imat", threads=1,
+                             imatrix=imatrix)  # fmt: skip
+    # Same types and size, different rounding: the quantizer used the importance weights.
+    assert _types(weighted) == _types(plain)
+    assert weighted.stat().st_size == plain.stat().st_size
+    assert weighted.read_bytes() != plain.read_bytes()

@@ -133,11 +133,12 @@ def guard_quantization(
 
 def _size_key(quant: str, sizes: dict[str, int]) -> float:
     """Bytes on disk, else the approximate bits per weight (smaller first)."""
-    from ollama_tune.export.convert import QUANT_BITS
+    from ollama_tune.export.convert import QUANT_BITS, split_quant
 
     if quant in sizes:
         return float(sizes[quant])
-    return QUANT_BITS.get(quant, 32.0) * 1e12  # unmeasured files sort after measured ones
+    # Unmeasured files sort after measured ones, by bits per weight.
+    return QUANT_BITS.get(split_quant(quant)[0], 32.0) * 1e12
 
 
 def choose_quant(
