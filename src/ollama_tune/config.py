@@ -41,6 +41,7 @@ QUANTS: tuple[str, ...] = (
     "q5_k_s",
     "q5_0",
     "q4_k_m",
+    "q4_k_m+q8emb",
     "q4_k_s",
     "q4_0",
     "q3_k_m",
@@ -52,7 +53,9 @@ GATE_RE = re.compile(
 
 
 def _check_quant(value: str) -> str:
-    if value.lower() not in QUANTS:
+    # Any type but f16 may end in "+imat" (an importance matrix from the training data).
+    base = value.lower().removesuffix("+imat")
+    if base not in QUANTS or (base != value.lower() and base in ("f16", "bf16", "f32")):
         raise ValueError(f"unknown quantization {value!r}")
     return value.lower()
 
@@ -163,6 +166,15 @@ class TrainSection(_Section):
     seed: int = 42
 
 
+class AugmentSection(_Section):
+    """`data augment` applied to the train split before training (see data/augment)."""
+
+    enabled: bool = False
+    n: int = Field(default=3, ge=1, le=20)
+    teacher: str | None = None  # ollama:NAME, a bundle dir or a .gguf; None = offline rules
+    seed: int = 42
+
+
 class ExportSection(_Section):
     quants: list[Quant] = Field(default_factory=lambda: ["q8_0"])
     keep_f16: bool = False
@@ -198,6 +210,8 @@ class EvalSection(_Section):
     concurrency: int = Field(default=1, ge=1)
     # Evaluate on the first N test questions only (keeps the CPU quickstart short).
     max_questions: int | None = Field(default=None, ge=1)
+    # Also ask the fine-tuned model N training questions: flags memorised-not-generalised.
+    train_sample: int = Field(default=8, ge=0)
     models: list[ModelRole] = Field(default_factory=lambda: list(MODEL_ROLES))
 
 
@@ -208,6 +222,7 @@ class Recipe(_Section):
     data: DataSection
     base_model: str = "smollm2-135m"
     customize: CustomizeSection = Field(default_factory=lambda: CustomizeSection())
+    augment: AugmentSection = Field(default_factory=lambda: AugmentSection())
     train: TrainSection = Field(default_factory=lambda: TrainSection())
     export: ExportSection = Field(default_factory=lambda: ExportSection())
     ollama: OllamaSection = Field(default_factory=lambda: OllamaSection())

@@ -131,3 +131,43 @@ def test_duplicate_model_label_is_a_usage_error(
 def test_unreachable_ollama_exits_3(test_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = _run(["eval", "--test", str(test_file), "--model", "a=ollama:x"])
     assert code == 3, capsys.readouterr()
+
+
+def test_rows_with_facts_and_no_answer_score_recall_without_chrf(
+    models,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    rows = [
+        ROWS[0],
+        {"question": "返金はいつ？", "facts": [["5-7営業日"]]},  # no reference answer
+        {"messages": [{"role": "user", "content": "送料は？"}], "facts": [["5000円"]]},
+    ]
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    report = tmp_path / "rep"
+    code = _run(
+        ["eval", "--test", str(test), "--model", "c=ollama:my-bot", "--report", str(report)]
+    )
+    assert code == 0, capsys.readouterr()
+    data = json.loads((report / "report.json").read_text("utf-8"))
+    assert data["settings"]["no_reference_rows"] == 2
+    assert data["models"][0]["metrics"]["fact_recall"] == 1.0
+    per_row = [q["answers"]["c"]["metrics"] for q in data["questions"]]
+    assert [m["chrf"] is None for m in per_row] == [False, True, True]
+    assert [m["length_ratio"] is None for m in per_row] == [False, True, True]
+    assert all(m["language_match"] for m in per_row)  # the question's language stands in
+    md = (report / "report.md").read_text("utf-8")
+    assert "2 of 3 questions have facts but no reference answer" in md
+    assert "chrF and length ratio are left out" in md
+
+
+def test_answerless_row_without_facts_is_still_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    test = tmp_path / "test.jsonl"
+    test.write_text('{"question": "返金はいつ？"}\n', "utf-8")
+    code = _run(["eval", "--test", str(test), "--model", "c=ollama:x"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "test.jsonl:1" in err and "no 'output'" in err

@@ -138,3 +138,27 @@ def test_bundle_system_is_the_one_training_used(exported):  # type: ignore[no-un
     untouched = {**run, "config": {**run.get("config", {}), "system": None}}
     mf, _ = build_modelfile(untouched, "model-q8_0.gguf", 512, tpl)
     assert mf.system == tpl.default_system
+
+
+def test_export_ships_the_smallest_type_the_guard_accepts(exported, tmp_path: Path):  # type: ignore[no-untyped-def]
+    run_dir, _ = exported
+    run2 = tmp_path / "run"
+    shutil.copytree(run_dir, run2, ignore=shutil.ignore_patterns("bundle", "merged"))
+    (run2 / "data").mkdir()
+    row = {"question": "返品できますか？", "answer": "30日以内なら可能です。"}
+    (run2 / "data" / "test.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n", "utf-8")
+    # f16 first: without the guard the Modelfile would use it; q8_0 is smaller and loses nothing.
+    result = CliRunner().invoke(app, ["export", str(run2), "--quant", "f16,q8_0", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["shipped"]["quant"] == "q8_0"
+    assert (
+        "q8_0" in data["shipped"]["reason"]
+        and "smallest type within 5 points of f16" in (data["shipped"]["reason"])
+    )
+    bundle = run2 / "bundle"
+    assert str(Modelfile.read(bundle / "Modelfile").from_).endswith("model-q8_0.gguf")
+    shipped = json.loads((bundle / "run.json").read_text("utf-8"))["export"]["shipped"]
+    assert shipped["quant"] == "q8_0" and set(shipped["scores"]) == {"f16", "q8_0"}
+    plain = CliRunner().invoke(app, ["export", str(run2), "--quant", "q8_0", "--no-guard"])
+    assert "Ships: q8_0 — the first --quant given (no quantization guard ran)" in plain.output

@@ -18,6 +18,7 @@ import typer
 from ollama_tune import __version__
 from ollama_tune.cli import (
     _interrupts,
+    augment_cmd,
     customize_cmd,
     data_cmd,
     eval_cmd,
@@ -77,6 +78,7 @@ for _module in (
     run_cmd,
 ):
     _module.register(app)
+augment_cmd.register(data_cmd.data_app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from ollama_tune.errors import GateFailed, UsageError
 
@@ -66,6 +67,13 @@ def eval_command(
     temperature: float = typer.Option(0.0, "--temperature", help="0 = deterministic."),
     seed: int = typer.Option(42, "--seed", help="Sampling seed."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N test rows."),
+    train_sample: int = typer.Option(
+        0,
+        "--train-sample",
+        help="Also ask the last --model N training questions, to flag memorised-not-"
+        "generalised (train file: --train, else its run dir's data/train.jsonl).",
+    ),
+    train: Path | None = typer.Option(None, "--train", help="Training data for --train-sample."),
 ) -> None:
     """Compare models on the same questions: fact recall, chrF, language, politeness, latency.
 
@@ -85,10 +93,13 @@ def eval_command(
         temperature=temperature,
         seed=seed,
         limit=limit,
+        train_sample=train_sample,
+        train_path=train,
     )
     with progress_bar("evaluating") as progress:
         result = compare_models(config, progress)
     render_summary(result)
+    render_verdict(result)
     if report is not None:
         from ollama_tune.cli._common import console
         from ollama_tune.report import write_report
@@ -124,6 +135,16 @@ def render_summary(result: EvalResult) -> None:
         cells = [f"[bold green]{c['text']}[/]" if c["best"] else c["text"] for c in row["cells"]]
         table.add_row(row["label"], *cells)
     console.print(table)
+
+
+def render_verdict(result: EvalResult) -> None:
+    from ollama_tune.cli._common import console
+    from ollama_tune.report.verdict import build_verdict
+
+    verdict = build_verdict(result)
+    console.print(f"Verdict: {verdict.summary}", markup=False, highlight=False)
+    for flag in verdict.flags:
+        console.print(f"[yellow]⚠[/yellow] {escape(flag)}", highlight=False)
 
 
 def render_gates(result: EvalResult) -> None:

@@ -37,7 +37,8 @@ def export_command(
 ) -> None:
     """Merge the LoRA adapter, convert to GGUF, quantize, and write an Ollama bundle."""
     from ollama_tune.cli._common import progress_bar
-    from ollama_tune.export import ExportConfig, export_bundle
+    from ollama_tune.export import ExportConfig, export_bundle, ship_quant
+    from ollama_tune.export.convert import normalize_quant
 
     test_path = run_dir / "data" / "test.jsonl"
     guard = not no_guard and test_path.is_file()
@@ -52,7 +53,13 @@ def export_command(
     )
     with progress_bar("export") as progress:
         result = export_bundle(config, progress)
-    guard_result = _run_guard(result.ggufs, test_path, threshold) if guard else None
+    requested = [normalize_quant(q) for q in config.quants]
+    guard_result = _run_guard(result.ggufs, test_path, threshold, requested) if guard else None
+    if guard_result is not None and guard_result.choice is not None:
+        choice = guard_result.choice
+        result = ship_quant(
+            result, choice.quant, choice.reason, scores=guard_result.scores, reference="f16"
+        )
     if as_json:
         from ollama_tune.cli._common import print_json
 
@@ -61,7 +68,9 @@ def export_command(
     _render_export(result, guard_result)
 
 
-def _run_guard(ggufs: dict[str, Path], test_path: Path, threshold: float) -> Any:
+def _run_guard(
+    ggufs: dict[str, Path], test_path: Path, threshold: float, candidates: list[str]
+) -> Any:
     from ollama_tune.cli._common import progress_bar
     from ollama_tune.data import read_examples
     from ollama_tune.evaluate import guard_quantization
@@ -71,8 +80,9 @@ def _run_guard(ggufs: dict[str, Path], test_path: Path, threshold: float) -> Any
         return None
     with progress_bar("quantization guard") as progress:
         return guard_quantization(
-            ggufs, examples, reference="f16", threshold=threshold, progress=progress
-        )
+            ggufs, examples, reference="f16", threshold=threshold, progress=progress,
+            candidates=candidates,
+        )  # fmt: skip
 
 
 def _result_dict(result: Any, guard: Any) -> dict[str, Any]:
@@ -88,6 +98,7 @@ def _result_dict(result: Any, guard: Any) -> dict[str, Any]:
         "stop": result.stop,
         "parity_checked": result.parity_checked,
         "warnings": result.warnings,
+        "shipped": {"quant": result.shipped, "reason": result.shipped_reason},
         "guard": None
         if guard is None
         else {
@@ -121,6 +132,7 @@ def _render_export(result: Any, guard: Any) -> None:
             err_console.print(f"[yellow]Quantization guard:[/yellow] {w.message}", highlight=False)
         if guard.ok:
             console.print("Quantization guard: no quantization lost more than the threshold.")
+    console.print(f"Ships: {result.shipped} — {result.shipped_reason}", markup=False)
     console.print(f"Bundle: {result.bundle_dir}")
     console.print(f"Register: ollama-tune create {result.bundle_dir} --name {result.name}")
 

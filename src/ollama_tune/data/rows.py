@@ -18,6 +18,13 @@ from ollama_tune.data.records import JsonNumber
 Schema = Literal["seed", "messages", "prompt-completion", "sharegpt", "text"]
 SCHEMAS: tuple[str, ...] = ("seed", "messages", "prompt-completion", "sharegpt", "text")
 FIELDS: tuple[str, ...] = ("instruction", "input", "output", "system", "facts", "history")
+# Row metadata carried in `Example.extra`: a rewording's source row (`data augment`).
+META_KEYS: tuple[str, ...] = ("augmented_from",)
+
+
+def _meta(record: dict[str, Any]) -> dict[str, object]:
+    return {k: v for k in META_KEYS if isinstance(v := record.get(k), str) and v}
+
 
 # Column/key names people use, lower-cased; the canonical name always wins over an alias.
 _ALIAS_WORDS = {
@@ -128,7 +135,7 @@ def seed_row(
     out = RowOutcome()
     keys = resolve_keys(list(record), mapping)
     by_field = {f: k for k, f in keys.items()}
-    out.unknown_keys = [k for k in record if k not in keys]
+    out.unknown_keys = [k for k in record if k not in keys and k not in META_KEYS]
     texts: dict[str, str] = {}
     for name in ("instruction", "input", "output", "system"):
         key = by_field.get(name)
@@ -162,6 +169,7 @@ def seed_row(
     extra: dict[str, object] = {
         "instruction": texts["instruction"],
         "input": texts.get("input", ""),
+        **_meta(record),
     }
     if history:
         extra["history"] = history
@@ -244,7 +252,7 @@ def messages_row(
 ) -> RowOutcome:
     """OpenAI chat rows; other chat formats hand in their `turns` already in role/content form."""
     out = RowOutcome()
-    out.unknown_keys = [k for k in record if k not in (key, "facts", *known)]
+    out.unknown_keys = [k for k in record if k not in (key, "facts", *known, *META_KEYS)]
     raw = record.get(key) if turns is None else turns
     if not isinstance(raw, list) or not raw:
         return out.error(
@@ -279,5 +287,5 @@ def messages_row(
                 "end each conversation with the assistant's answer",
             )
         )
-    out.example = Example(tuple(msgs), source, facts)
+    out.example = Example(tuple(msgs), source, facts, _meta(record))
     return out

@@ -1,8 +1,9 @@
 """Deterministic train/test split that keeps near-duplicates on the same side.
 
-Rows are first grouped: near-duplicate rows, and rows asking the same question, form one
-group. Whole groups are then shuffled with `seed` and dealt to the test set until it holds
-`test_ratio` of the rows, so a paraphrase of a training row never leaks into the test set.
+Rows are first grouped: near-duplicate rows, rows asking the same question, and a
+`data augment` rewording with its original form one group. Whole groups are then shuffled
+with `seed` and dealt to the test set until it holds `test_ratio` of the rows, so a
+paraphrase of a training row never leaks into the test set.
 """
 
 from __future__ import annotations
@@ -41,7 +42,24 @@ def duplicate_groups(
         key = canonical(ex.question)
         if key:
             uf.union(first_with.setdefault(key, i), i)
+    _join_rewordings(examples, uf)
     return uf.groups()
+
+
+def _join_rewordings(examples: Sequence[Example], uf: UnionFind) -> None:
+    """A rewording (`augmented_from`) joins its siblings and the original, which has the
+    same answer, so `data augment` output never puts a paraphrase of a train row in test."""
+    originals: dict[tuple[str | None, str], int] = {}
+    for i, ex in enumerate(examples):
+        if not ex.extra.get("augmented_from"):
+            originals.setdefault((ex.system, ex.answer), i)
+    family: dict[object, int] = {}
+    for i, ex in enumerate(examples):
+        origin = ex.extra.get("augmented_from")
+        if origin:
+            uf.union(family.setdefault(origin, i), i)
+            if (o := originals.get((ex.system, ex.answer))) is not None:
+                uf.union(o, i)
 
 
 def split_examples(

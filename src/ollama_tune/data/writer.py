@@ -48,6 +48,14 @@ def seed_record(example: Example) -> dict[str, Any]:
         record["history"] = [list(pair) for pair in history]
     if example.facts is not None:
         record["facts"] = [list(g) for g in example.facts]
+    return _with_meta(record, example)
+
+
+def _with_meta(record: dict[str, Any], example: Example) -> dict[str, Any]:
+    """Keep the row's metadata (a rewording's `augmented_from`) when it is written again."""
+    origin = example.extra.get("augmented_from")
+    if isinstance(origin, str):
+        record["augmented_from"] = origin
     return record
 
 
@@ -65,7 +73,7 @@ def messages_record(example: Example) -> dict[str, Any]:
     record: dict[str, Any] = {"messages": example.to_messages_dicts()}
     if example.facts is not None:
         record["facts"] = [list(g) for g in example.facts]
-    return record
+    return _with_meta(record, example)
 
 
 def to_record(example: Example, style: str) -> dict[str, Any]:

@@ -14,7 +14,13 @@ from ollama_tune.evaluate.compare import (
     compare_models,
 )
 from ollama_tune.evaluate.gates import Gate, GateResult, check_gates, parse_gate, parse_gates
-from ollama_tune.evaluate.guard import GuardResult, QuantWarning, guard_quantization
+from ollama_tune.evaluate.guard import (
+    GuardResult,
+    QuantChoice,
+    QuantWarning,
+    choose_quant,
+    guard_quantization,
+)
 from ollama_tune.evaluate.judge import JudgeScore, parse_judgement
 from ollama_tune.evaluate.metrics import (
     METRICS,
@@ -39,11 +45,13 @@ __all__ = [
     "JudgeScore",
     "ModelAnswer",
     "ModelSummary",
+    "QuantChoice",
     "QuantWarning",
     "QuestionResult",
     "aggregate",
     "check_facts",
     "check_gates",
+    "choose_quant",
     "chrf",
     "compare_models",
     "derive_facts",

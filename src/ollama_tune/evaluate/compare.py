@@ -59,6 +59,10 @@ class EvalConfig:
     temperature: float = 0.0
     seed: int = 42
     limit: int | None = None
+    # Also ask N training questions (memorised vs generalised); the train file defaults to
+    # the model's training run's data/train.jsonl.
+    train_sample: int = 0
+    train_path: Path | None = None
 
 
 @dataclass
@@ -98,6 +102,8 @@ class EvalResult:
     settings: dict[str, Any]
     started_at: str
     duration_s: float
+    # label → {"rows", "source", "fact_recall", "stop_rate"} on a sample of training questions.
+    train_check: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -142,9 +148,9 @@ def load_test_examples(config: EvalConfig) -> list[Example]:
     if config.examples is not None:
         rows = list(config.examples)
     elif config.test_path is not None:
-        from ollama_tune.data import read_examples  # type: ignore[attr-defined]
+        from ollama_tune.evaluate.testset import read_test_examples
 
-        rows = list(read_examples(config.test_path))
+        rows = read_test_examples(config.test_path)
     else:
         raise EvaluationError("no test data given", hint="pass --test test.jsonl")
     if config.limit is not None:
@@ -152,7 +158,7 @@ def load_test_examples(config: EvalConfig) -> list[Example]:
     if not rows:
         raise EvaluationError(
             f"no test rows in {config.test_path or 'the given examples'}",
-            hint="the test file needs at least one question with a reference answer",
+            hint="the test file needs at least one question with a reference answer or facts",
         )
     return rows
 
@@ -209,14 +215,51 @@ def compare_models(
             [a.judge.as_scores() if a.judge else None for a in answers],
         )
     summaries = {m.label: m.metrics for m in models}
+    train_check = _train_check(config, models, opener, options, progress)
     return EvalResult(
         models=models,
         questions=questions,
         gates=check_gates(gates, summaries),
-        settings=_settings(config, len(rows)),
+        settings=_settings(config, rows),
         started_at=started,
         duration_s=time.perf_counter() - t0,
+        train_check=train_check,
     )
+
+
+def _train_check(
+    config: EvalConfig,
+    models: list[ModelSummary],
+    opener: OpenModelFn,
+    options: Any,
+    progress: ProgressFn,
+) -> dict[str, dict[str, Any]]:
+    """Fact recall of the candidate (last model) on `train_sample` training questions."""
+    if config.train_sample <= 0 or not models:
+        return {}
+    import random
+
+    from ollama_tune.evaluate.testset import read_test_examples
+
+    out: dict[str, dict[str, Any]] = {}
+    for m in models[-1:]:
+        path = config.train_path or (
+            Path(m.run_dir) / "data" / "train.jsonl" if m.run_dir else None
+        )
+        if path is None or not Path(path).is_file():
+            continue
+        rows = read_test_examples(path)
+        rows = random.Random(config.seed).sample(rows, min(config.train_sample, len(rows)))
+        qs = [_question(ex) for ex in rows]
+        _answer_all(f"{m.label}", m.ref, rows, qs, opener, options, config, progress)
+        metrics = aggregate([q.answers[m.label].metrics for q in qs])
+        out[m.label] = {
+            "rows": len(rows),
+            "source": str(path),
+            "fact_recall": metrics["fact_recall"],
+            "stop_rate": metrics["stop_rate"],
+        }
+    return out
 
 
 def _question(ex: Example) -> QuestionResult:
@@ -302,10 +345,12 @@ def _judge_all(
             progress(desc, done, len(jobs))
 
 
-def _settings(config: EvalConfig, n_rows: int) -> dict[str, Any]:
+def _settings(config: EvalConfig, rows: list[Example]) -> dict[str, Any]:
     return {
         "test": str(config.test_path) if config.test_path else None,
-        "rows": n_rows,
+        "rows": len(rows),
+        # Rows with facts but no reference answer: fact recall only, no chrF/length ratio.
+        "no_reference_rows": sum(1 for ex in rows if ex.extra.get("no_reference")),
         "models": dict(config.models),
         "judge": config.judge,
         "gates": list(config.gates),
@@ -313,6 +358,7 @@ def _settings(config: EvalConfig, n_rows: int) -> dict[str, Any]:
         "seed": config.seed,
         "max_tokens": config.max_tokens,
         "concurrency": config.concurrency,
+        "train_sample": config.train_sample,
     }
 
 

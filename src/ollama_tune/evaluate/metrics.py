@@ -119,7 +119,7 @@ class AnswerMetrics:
     """Everything measured about one answer. None means "does not apply to this row"."""
 
     fact_recall: float | None
-    chrf: float
+    chrf: float | None  # None: the row has facts but no reference answer
     japanese_share: float
     language: str
     language_match: bool | None
@@ -149,7 +149,9 @@ def score_answer(
 ) -> AnswerMetrics:
     """Score one answer against its reference (and facts, when the row has them)."""
     fc = check_facts(answer, reference, facts, question=question)
-    ref_lang = japanese.detect_language(reference)
+    has_reference = bool(reference.strip())
+    # Without a reference answer the question says which language the answer should be in.
+    ref_lang = japanese.detect_language(reference if has_reference else question)
     ans_lang = japanese.detect_language(answer)
     # Politeness applies when the reference is Japanese. A non-Japanese answer there did not
     # use 丁寧語, so it scores 0; a Japanese one with only noun-phrase endings is n/a.
@@ -161,7 +163,7 @@ def score_answer(
     ref_len = len(_nfkc(reference).strip())
     return AnswerMetrics(
         fact_recall=fc.recall,
-        chrf=chrf(answer, reference),
+        chrf=chrf(answer, reference) if has_reference else None,
         japanese_share=japanese.japanese_ratio(answer),
         language=ans_lang,
         language_match=None if ref_lang == "unknown" else ans_lang == ref_lang,

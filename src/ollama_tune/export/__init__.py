@@ -15,8 +15,8 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,13 @@ from ollama_tune.errors import ExportError
 from ollama_tune.export.bundle import write_bundle_files
 from ollama_tune.export.convert import (
     CONVERTER_DIST,
-    QUANT_BITS,
     QUANT_FTYPES,
     check_gguf_module,
     convert_to_gguf,
     normalize_quant,
+    quant_bits,
     quantize_gguf,
+    split_quant,
 )
 from ollama_tune.export.merge import copy_full_model, merge_adapter
 
@@ -46,6 +47,7 @@ __all__ = [
     "merge_adapter",
     "quantize_gguf",
     "read_run",
+    "ship_quant",
 ]
 
 
@@ -77,6 +79,45 @@ class ExportResult:
     stop: list[str] = field(default_factory=list)
     parity_checked: bool = False
     warnings: list[str] = field(default_factory=list)
+    num_ctx: int | None = None
+    # The type the Modelfile's FROM names, and why (set by `ship_quant` after the guard).
+    shipped: str | None = None
+    shipped_reason: str | None = None
+
+
+def ship_quant(
+    result: ExportResult,
+    quant: str,
+    reason: str,
+    *,
+    scores: dict[str, float | None] | None = None,
+    reference: str | None = None,
+) -> ExportResult:
+    """Point the bundle's Modelfile at `model-<quant>.gguf` and record why in its run.json
+    (with the guard's `scores` per type against `reference`, for the report's verdict)."""
+    if quant not in result.ggufs:
+        raise ExportError(
+            f"cannot ship {quant}: the bundle has {', '.join(result.ggufs)}",
+            hint="export that type too (--quant)",
+        )
+    run = json.loads((result.bundle_dir / "run.json").read_text("utf-8"))
+    export = run.setdefault("export", {})
+    export["shipped"] = {
+        "quant": quant, "reason": reason, "scores": scores or {}, "reference": reference,
+    }  # fmt: skip
+    quants = [quant, *(q for q in export.get("quants", result.ggufs) if q != quant)]
+    files = write_bundle_files(
+        result.bundle_dir,
+        run,
+        name=result.name,
+        quants=quants,
+        sizes=result.sizes,
+        num_ctx=result.num_ctx or 2048,
+    )
+    return replace(
+        result, modelfile=files.modelfile, readme=files.readme, shipped=quant,
+        shipped_reason=reason,
+    )  # fmt: skip
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
@@ -123,7 +164,7 @@ def _n_params(hf_dir: Path) -> int:
 def estimate_bytes(n_params: int, quants: list[str], keep_f16: bool) -> int:
     """Merged fp32 copy + f16 GGUF + each quantization, with 10 % headroom."""
     need = n_params * 4 + n_params * 2
-    need += sum(int(n_params * QUANT_BITS[q] / 8) for q in quants if q != "f16")
+    need += sum(int(n_params * quant_bits(q) / 8) for q in quants if q != "f16")
     if "f16" in quants or keep_f16:
         need += n_params * 2
     return int(need * 1.1) + (16 << 20)
@@ -161,6 +202,15 @@ def _num_ctx(config: ExportConfig, run: dict[str, Any], merged: Path) -> int:
     return min(limit, max(trained, 2048))
 
 
+def _calibration(run_dir: Path, merged_dir: Path, quants: list[str]) -> list[str]:
+    """The training rows as calibration text, when some type asks for an importance matrix."""
+    if not any(split_quant(q)[1] for q in quants):
+        return []
+    from ollama_tune.export.imatrix import calibration_texts
+
+    return calibration_texts(run_dir / "data" / "train.jsonl", merged_dir)
+
+
 def export_gguf(
     merged_dir: Path,
     out_dir: Path,
@@ -171,10 +221,12 @@ def export_gguf(
     keep_f16: bool = False,
     threads: int | None = None,
     progress: Callable[[float], None] | None = None,
+    calibration: Sequence[str] = (),
 ) -> dict[str, Path]:
     """`out_dir/model-<quant>.gguf` for each quant, from one f16 conversion of `merged_dir`.
 
     The f16 file stays when asked for (`quants` has f16, or `keep_f16` for the guard).
+    `+imat` types use an importance matrix measured on `calibration` texts.
     """
     timings = timings if timings is not None else {}
     f16 = out_dir / "model-f16.gguf"
@@ -182,14 +234,23 @@ def export_gguf(
     convert_to_gguf(merged_dir, f16, "f16", model_name=name)
     timings["convert_f16_s"] = time.perf_counter() - t0
     ggufs: dict[str, Path] = {}
+    imatrix: dict[str, list[float]] | None = None
     for i, quant in enumerate(quants):
         if progress:
             progress(i)
         if quant == "f16":
             ggufs[quant] = f16
             continue
+        if split_quant(quant)[1] and imatrix is None:
+            from ollama_tune.export.imatrix import compute_imatrix
+
+            t0 = time.perf_counter()
+            imatrix = compute_imatrix(merged_dir, calibration)
+            timings["imatrix_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ggufs[quant] = quantize_gguf(f16, out_dir / f"model-{quant}.gguf", quant, threads=threads)
+        ggufs[quant] = quantize_gguf(
+            f16, out_dir / f"model-{quant}.gguf", quant, threads=threads, imatrix=imatrix
+        )
         timings[f"quantize_{quant}_s"] = time.perf_counter() - t0
     if keep_f16:
         ggufs.setdefault("f16", f16)
@@ -264,6 +325,7 @@ def export_bundle(config: ExportConfig, progress: ProgressFn | None = None) -> E
         keep_f16=config.keep_f16,
         threads=config.threads,
         progress=lambda done: progress("export", 2 + done, steps),
+        calibration=_calibration(run_dir, merged_dir, quants),
     )
     sizes = {q: p.stat().st_size for q, p in ggufs.items()}
     hashes = {q: sha256_file(p) for q, p in ggufs.items()}
@@ -299,4 +361,7 @@ def export_bundle(config: ExportConfig, progress: ProgressFn | None = None) -> E
         stop=files.stop,
         parity_checked=files.parity_checked,
         warnings=files.lint_warnings,
+        num_ctx=num_ctx,
+        shipped=quants[0],
+        shipped_reason="the first --quant given (no quantization guard ran)",
     )

@@ -14,8 +14,10 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ollama_tune._native_log import captured_native_stderr, log_tail
 from ollama_tune._util import atomic_path
@@ -34,6 +36,15 @@ QUANT_FTYPES: dict[str, str] = {
     "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K",
     "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
     "f16": "LLAMA_FTYPE_MOSTLY_F16",
+    # q4_k_m with the token embeddings and the output tensor at q8_0: a small model spends a
+    # large share of its weights there, and those are where 4 bits hurt a fine-tune most.
+    "q4_k_m+q8emb": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+}
+# Mixed types: (token_embedding_type, output_tensor_type) as llama_cpp.GGML_TYPE_* names,
+# set on `llama_model_quantize_params` (fields of llama.cpp's quantize tool's
+# --token-embedding-type / --output-tensor-type).
+MIXED_TENSOR_TYPES: dict[str, tuple[str, str]] = {
+    "q4_k_m+q8emb": ("GGML_TYPE_Q8_0", "GGML_TYPE_Q8_0"),
 }
 # Approximate bits per weight, for the free-disk-space estimate.
 QUANT_BITS: dict[str, float] = {
@@ -43,12 +54,29 @@ QUANT_BITS: dict[str, float] = {
     "q6_k": 6.6,
     "q8_0": 8.5,
     "f16": 16.0,
+    "q4_k_m+q8emb": 5.5,  # depends on the embedding share; ~5.5 for 135M–1B models
 }
 
 
+IMATRIX_SUFFIX = "+imat"
+
+
+def split_quant(name: str) -> tuple[str, bool]:
+    """`q4_k_m+imat` → ("q4_k_m", True): the type, and whether it uses an importance matrix."""
+    return (name[: -len(IMATRIX_SUFFIX)], True) if name.endswith(IMATRIX_SUFFIX) else (name, False)
+
+
+def quant_bits(name: str) -> float:
+    return QUANT_BITS[split_quant(name)[0]]
+
+
 def normalize_quant(name: str) -> str:
-    """`Q4_K_M`, `q4-k-m` → `q4_k_m`; unknown names raise with the supported list."""
+    """`Q4_K_M`, `q4-k-m` → `q4_k_m`; unknown names raise with the supported list. Any type
+    but f16 may end in `+imat`: quantized with an importance matrix of the training data."""
     key = name.strip().lower().replace("-", "_")
+    base, imat = split_quant(key)
+    if base in QUANT_FTYPES and not (imat and base == "f16"):
+        return key
     if key not in QUANT_FTYPES:
         raise ExportError(
             f"Unknown quantization {name!r}.",
@@ -176,8 +204,10 @@ def quantize_gguf(
     quant: str,
     *,
     threads: int | None = None,
+    imatrix: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
-    """Quantize an f16 GGUF with llama.cpp's own quantizer (`llama_model_quantize`)."""
+    """Quantize an f16 GGUF with llama.cpp's own quantizer (`llama_model_quantize`); a
+    `+imat` type needs `imatrix` ({GGUF tensor name: importance per input column})."""
     import ctypes
     import shutil
 
@@ -196,9 +226,20 @@ def quantize_gguf(
             "llama-cpp-python is not installed; it provides llama.cpp's quantizer.",
             hint="pip install llama-cpp-python",
         ) from None
+    base, wants_imatrix = split_quant(quant)
+    if wants_imatrix and not imatrix:
+        raise ExportError(
+            f"{quant} needs an importance matrix and none was given",
+            hint="export from a run directory (its data/train.jsonl is the calibration text)",
+        )
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, QUANT_FTYPES[quant])
+    params.ftype = getattr(llama_cpp, QUANT_FTYPES[base])
     params.nthread = threads or max(1, (os.cpu_count() or 2))
+    keep_alive = _set_imatrix(llama_cpp, params, imatrix) if wants_imatrix and imatrix else None
+    if base in MIXED_TENSOR_TYPES:
+        embedding, output = MIXED_TENSOR_TYPES[base]
+        params.token_embedding_type = getattr(llama_cpp, embedding)
+        params.output_tensor_type = getattr(llama_cpp, output)
     with atomic_path(dst) as tmp, captured_native_stderr() as log:
         rc = llama_cpp.llama_model_quantize(
             str(src).encode(), str(tmp).encode(), ctypes.byref(params)
@@ -209,4 +250,27 @@ def quantize_gguf(
                 f"llama.cpp could not quantize {src.name} to {quant} (code {rc}).\n{tail}",
                 hint="Check that the f16 GGUF loads (ollama-tune chat FILE) and disk space.",
             )
+    del keep_alive  # the C side read the importance matrix during the call
     return dst
+
+
+def _set_imatrix(llama_cpp: Any, params: Any, imatrix: Mapping[str, Sequence[float]]) -> Any:
+    """Point `params.imatrix` at a name-terminated C array of {name, data, size}; returns the
+    ctypes objects that must stay alive until `llama_model_quantize` returns."""
+    import ctypes
+
+    entry = getattr(llama_cpp, "llama_model_imatrix_data", None)
+    if entry is None:
+        raise ExportError(
+            "this llama-cpp-python cannot pass an importance matrix to the quantizer",
+            hint="pip install -U llama-cpp-python (0.3.36 has llama_model_imatrix_data)",
+        )
+    names = [name.encode() for name in imatrix]
+    arrays = [(ctypes.c_float * len(v))(*v) for v in imatrix.values()]
+    table = (entry * (len(arrays) + 1))()  # zero-filled: the last entry's NULL name ends it
+    for i, (name, values) in enumerate(zip(names, arrays, strict=True)):
+        table[i].name = name
+        table[i].data = ctypes.cast(values, ctypes.POINTER(ctypes.c_float))
+        table[i].size = len(values)
+    params.imatrix = ctypes.cast(table, ctypes.POINTER(entry))
+    return (table, arrays, names)

@@ -127,6 +127,8 @@ def _eval_run(ctx: Context) -> dict[str, Any]:
             concurrency=e.concurrency,
             max_tokens=e.max_tokens,
             limit=e.max_questions,
+            train_sample=e.train_sample if "tuned" in e.models else 0,
+            train_path=Path(ctx.outputs["split"]["train"]),
         ),
         progress=ctx.progress,
     )

@@ -143,11 +143,13 @@ def _train_run(ctx: Context) -> dict[str, Any]:
 
     r, t = ctx.recipe, ctx.recipe.train
     out = ctx.workdir / "train"
+    from ollama_tune.pipeline.augment_stage import train_data
+
     # The validation rows that pick the best checkpoint are carved from the training rows:
     # the test questions stay unseen until the eval stage.
     result = train_lora(
         TrainConfig(
-            data=[Path(ctx.outputs["split"]["train"])],
+            data=[train_data(ctx)],
             test_ratio=t.val_ratio,
             base_model=r.base_model,
             output=out,
@@ -216,43 +218,57 @@ def _export_run(ctx: Context) -> dict[str, Any]:
     ctx.notes.extend(result.warnings)
     bundle = Path(result.bundle_dir)
     ggufs = [str(p) for p in result.ggufs.values()]
-    _guard(ctx, dict(result.ggufs))
+    result = _guard(ctx, result)
     return {
         "bundle": str(bundle),
         "ggufs": ggufs,
         "sizes": {q: int(n) for q, n in result.sizes.items()},
         "timings": {k: round(v, 2) for k, v in result.timings.items()},
         "modelfile_sha256": _file_hash(Path(result.modelfile)),
+        "shipped": result.shipped,
+        "shipped_reason": result.shipped_reason,
         "paths": [str(result.modelfile), *ggufs],
     }
 
 
-def _guard(ctx: Context, ggufs: dict[str, Path]) -> None:
-    """Quantization guard: needs the f16 reference (`export.keep_f16: true`) next to the quants."""
-    e = ctx.recipe.export
+def _guard(ctx: Context, result: Any) -> Any:
+    """Quantization guard: needs the f16 reference (`export.keep_f16: true`) next to the quants;
+    the bundle then ships the smallest type within the threshold (`export.ship_quant`)."""
+    e, ggufs = ctx.recipe.export, dict(result.ggufs)
     if e.guard_threshold is None or "f16" not in ggufs or len(ggufs) < 2:
-        return
-    from ollama_tune.data import read_examples
+        return result
     from ollama_tune.evaluate import guard_quantization
+    from ollama_tune.evaluate.testset import read_test_examples
+    from ollama_tune.export import ship_quant
 
     guard = guard_quantization(
         ggufs,
-        read_examples(Path(ctx.outputs["split"]["test"])),
+        read_test_examples(Path(ctx.outputs["split"]["test"])),
         threshold=e.guard_threshold,
         max_tokens=ctx.recipe.eval.max_tokens,
         progress=ctx.progress,
+        candidates=list(e.quants),
     )
     ctx.notes.extend(w.message for w in guard.warnings)
+    if guard.choice is None:
+        return result
+    ctx.notes.append(f"ships {guard.choice.quant}: {guard.choice.reason}")
+    return ship_quant(
+        result, guard.choice.quant, guard.choice.reason, scores=guard.scores,
+        reference=guard.reference,
+    )  # fmt: skip
 
 
 def build_stages() -> list[Stage]:
+    from ollama_tune.pipeline.augment_stage import augment_stage
     from ollama_tune.pipeline.finish import create_stage, eval_stage
 
     return [
         Stage("check", "check data", _check_inputs, _check_run),
         Stage("split", "split", _split_inputs, _split_run, ("check",)),
         Stage("customize", "customize", _customize_inputs, _customize_run, ("split",)),
-        Stage("train", "train (LoRA)", _train_inputs, _train_run, ("split",)),
+        augment_stage(),
+        Stage("train", "train (LoRA)", _train_inputs, _train_run, ("split", "augment")),
         Stage("export", "export (GGUF)", _export_inputs, _export_run, ("train",)),
         create_stage(),
         eval_stage(),

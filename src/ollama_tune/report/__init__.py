@@ -58,6 +58,9 @@ def report_json(result: EvalResult, charts: dict[str, bytes]) -> dict[str, Any]:
     data["ollama_tune_version"] = __version__
     data["passed"] = result.passed
     data["charts"] = [f"charts/{name}" for name in charts]
+    from ollama_tune.report.verdict import build_verdict
+
+    data["verdict"] = build_verdict(result).to_dict()
     return data
 
 

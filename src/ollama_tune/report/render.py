@@ -77,7 +77,7 @@ def _answer_view(label: str, answer: ModelAnswer | None, facts: list[list[str]])
         "found": m.facts_found,
         "missed": m.facts_missed,
         "recall": METRICS["fact_recall"].format(m.fact_recall),
-        "chrf": f"{m.chrf:.3f}",
+        "chrf": "—" if m.chrf is None else f"{m.chrf:.3f}",
         "language": m.language,
         "stopped": m.stopped,
         "done_reason": answer.done_reason,
@@ -108,8 +108,11 @@ def build_view(result: EvalResult, charts: dict[str, bytes]) -> dict[str, Any]:
         }
         for i, q in enumerate(result.questions, start=1)
     ]
+    from ollama_tune.report.verdict import build_verdict
+
     return {
         "title": "ollama-tune evaluation report",
+        "verdict": build_verdict(result),
         "labels": labels,
         "models": result.models,
         "run_commands": {m.label: ollama_run_command(m.ref) for m in result.models},
@@ -117,6 +120,7 @@ def build_view(result: EvalResult, charts: dict[str, bytes]) -> dict[str, Any]:
         "gates": result.gates,
         "passed": result.passed,
         "settings": result.settings,
+        "notes": _notes(result),
         "started_at": result.started_at,
         "duration_s": f"{result.duration_s:.1f}",
         "charts": [
@@ -125,6 +129,18 @@ def build_view(result: EvalResult, charts: dict[str, bytes]) -> dict[str, Any]:
         ],
         "questions": questions,
     }
+
+
+def _notes(result: EvalResult) -> list[str]:
+    """Sentences about what the figures leave out, shown under the report's header."""
+    notes = []
+    missing = result.settings.get("no_reference_rows") or 0
+    if missing:
+        notes.append(
+            f"{missing} of {result.settings['rows']} questions have facts but no reference "
+            "answer: fact recall is measured on them, chrF and length ratio are left out."
+        )
+    return notes
 
 
 def render_html(view: dict[str, Any]) -> str:
@@ -159,12 +175,15 @@ def _md_block(text: str) -> list[str]:
 
 
 def render_markdown(view: dict[str, Any]) -> str:
-    out = [f"# {view['title']}", ""]
+    out = [f"# {view['title']}", "", f"**Verdict:** {_md(view['verdict'].summary)}"]
+    out += [*(f"- ⚠ {_md(flag)}" for flag in view["verdict"].flags), ""]
     out.append(
         f"{view['started_at']} · {view['settings']['rows']} questions · "
         f"{view['duration_s']} s · temperature {view['settings']['temperature']}, "
         f"seed {view['settings']['seed']}, max tokens {view['settings']['max_tokens']}"
     )
+    if view["notes"]:
+        out += ["", *(_md(n) for n in view["notes"])]
     out += ["", "## Models", ""]
     out += [f"- **{_md(m.label)}**: `{_md(m.ref)}`{_try_it(m.ref)}" for m in view["models"]]
     out += ["", "## Summary", "", "| metric | " + " | ".join(map(_md, view["labels"])) + " |"]
@@ -189,7 +208,8 @@ def render_markdown(view: dict[str, Any]) -> str:
 
 def _md_question(q: dict[str, Any]) -> list[str]:
     out = [f"### {q['n']}. {_md(q['question'])}", "", f"*{_md(q['source'])}*", ""]
-    out += ["**Reference**", "", *_md_block(q["reference"]), ""]
+    reference = q["reference"] or "(none: this row has facts only)"
+    out += ["**Reference**", "", *_md_block(reference), ""]
     if q["facts"]:
         kind = "derived from the reference" if q["facts_derived"] else "from the test data"
         out += [f"Facts ({kind}): " + ", ".join(f"`{_md(f)}`" for f in q["facts"]), ""]
