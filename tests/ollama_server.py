@@ -4,7 +4,7 @@ The binary is `OLLAMA_BIN` when set (a user's own install), else the one
 `scripts/build-ollama.sh` builds from Ollama's Go module into the user cache (`make ollama`,
 part of `make test`). A missing binary fails the tests that need it: CI must prove every path
 against the real server, so it is never a skip. Models live in a temp `OLLAMA_MODELS`; the
-server runs with `OLLAMA_DEBUG=1` so tests can read the prompt Ollama rendered from its log.
+server runs with `OLLAMA_DEBUG=2` (trace) so tests can read the prompt Ollama rendered from its log.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class OllamaServer:
             "OLLAMA_HOST": f"127.0.0.1:{self.port}",
             "OLLAMA_MODELS": str(self.models),
             "OLLAMA_NOPRUNE": "1",
-            "OLLAMA_DEBUG": "1",
+            "OLLAMA_DEBUG": "2",  # 2 = trace: the rendered prompt of every request is logged
             "OLLAMA_NUM_PARALLEL": "1",
             "OLLAMA_MAX_LOADED_MODELS": "2",
             "OLLAMA_KEEP_ALIVE": "10m",

@@ -167,6 +167,19 @@ def _from_gguf(spec: str, kind: BaseKind, gguf: Path, sha: str | None = None) ->
     return BaseModelRef(spec, kind, target, str(gguf), sha, arch)
 
 
+def _named_gguf(gguf: Path, tmp: Path) -> Path:
+    """`gguf` under a name ending in .gguf: transformers reads any other name (an Ollama blob is
+    `sha256-<hex>`) as a PyTorch pickle. A symlink in a side folder; the file is not copied."""
+    if gguf.suffix == ".gguf":
+        return gguf
+    side = tmp.parent / f"{tmp.name}.src"
+    side.mkdir(exist_ok=True)
+    link = side / "model.gguf"
+    if not link.exists():
+        link.symlink_to(gguf.resolve())
+    return link
+
+
 def _materialise_gguf(gguf: Path, target: Path, sha: str, arch: str) -> None:
     """Dequantise `gguf` into an HF dir at `target`: written to a temp dir, then renamed."""
     import transformers
@@ -177,9 +190,10 @@ def _materialise_gguf(gguf: Path, target: Path, sha: str, arch: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        source = _named_gguf(gguf, tmp)
         try:
-            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            tok = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+            model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(
                 f"transformers could not load {gguf} ({arch}): {exc}",
@@ -201,6 +215,7 @@ def _materialise_gguf(gguf: Path, target: Path, sha: str, arch: str) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp.parent / f"{tmp.name}.src", ignore_errors=True)
 
 
 def _from_hf_dir(spec: str, path: Path) -> BaseModelRef:

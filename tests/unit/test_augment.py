@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests._cli import run_cli
+from _cli import run_cli
 
 from ollama_tune.data import read_examples
 from ollama_tune.data.augment import Synonyms, augment_examples, key_terms, missing_terms

@@ -12,7 +12,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ollama_tune.data.dedup import NEAR_DUP_THRESHOLD, canonical, find_duplicates, union_duplicates
+from ollama_tune.data.dedup import (
+    NEAR_DUP_THRESHOLD,
+    UnionFind,
+    canonical,
+    find_duplicates,
+    union_duplicates,
+)
 from ollama_tune.data.model import Example
 from ollama_tune.errors import UsageError
 

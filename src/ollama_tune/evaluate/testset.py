@@ -62,7 +62,7 @@ def _facts_only(rejected: Rejected, by_row: dict[str, list[Issue]]) -> Example |
         return None
     if not isinstance(record, dict) or not record.get("facts"):
         return None
-    from ollama_tune.data.rows import detect_schema, record_to_example
+    from ollama_tune.data.formats import detect_schema, record_to_example
 
     schema = detect_schema(record)
     if schema == "messages" and isinstance(record.get("messages"), list):

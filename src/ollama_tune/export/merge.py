@@ -93,8 +93,7 @@ def copy_full_model(
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or model_dir))
     if chat_template:
         tokenizer.chat_template = chat_template
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = new_temp_dir(out_dir)
     try:
         for item in model_dir.iterdir():
             if item.is_file():

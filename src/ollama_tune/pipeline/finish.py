@@ -133,7 +133,10 @@ def _eval_run(ctx: Context) -> dict[str, Any]:
         progress=ctx.progress,
     )
     curves = {"tuned": ctx.outputs["train"]["run_dir"]} if "tuned" in e.models else {}
-    report = write_report(result, ctx.workdir / "report", loss_curves=curves)
+    created = set(ctx.outputs.get("create", {}).get("created", []))
+    names = {"customized": ctx.recipe.customized_name, "tuned": ctx.recipe.tuned_name}
+    commands = {k: f"ollama run {n}" for k, n in names.items() if n in created}
+    report = write_report(result, ctx.workdir / "report", loss_curves=curves, run_commands=commands)
     if not result.passed:
         ctx.notes.append("an evaluation gate failed (see the report)")
     summary = {

@@ -30,6 +30,7 @@ def write_report(
     out_dir: str | Path,
     *,
     loss_curves: dict[str, str | Path] | None = None,
+    run_commands: dict[str, str] | None = None,
 ) -> ReportResult:
     """Write the three report files (and chart PNGs) into `out_dir`.
 
@@ -46,6 +47,8 @@ def write_report(
     charts = build_charts(result.summaries(), runs)
     chart_paths = [atomic_write_bytes(out / "charts" / name, png) for name, png in charts.items()]
     view = build_view(result, charts)
+    # Models created in Ollama but evaluated from their files still get their `ollama run`.
+    view["run_commands"].update(run_commands or {})
     md = atomic_write_text(out / "report.md", render_markdown(view))
     page = atomic_write_text(out / "report.html", render_html(view))
     data = atomic_write_json(out / "report.json", report_json(result, charts))

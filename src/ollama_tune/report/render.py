@@ -163,8 +163,7 @@ def ollama_run_command(ref: str) -> str | None:
     return f"ollama run {ref.removeprefix('ollama:')}" if ref.startswith("ollama:") else None
 
 
-def _try_it(ref: str) -> str:
-    cmd = ollama_run_command(ref)
+def _try_it(cmd: str | None) -> str:
     return f" — try it: `{_md(cmd)}`" if cmd else ""
 
 
@@ -185,7 +184,8 @@ def render_markdown(view: dict[str, Any]) -> str:
     if view["notes"]:
         out += ["", *(_md(n) for n in view["notes"])]
     out += ["", "## Models", ""]
-    out += [f"- **{_md(m.label)}**: `{_md(m.ref)}`{_try_it(m.ref)}" for m in view["models"]]
+    runs = view["run_commands"]
+    out += [f"- **{_md(m.label)}**: `{_md(m.ref)}`{_try_it(runs[m.label])}" for m in view["models"]]
     out += ["", "## Summary", "", "| metric | " + " | ".join(map(_md, view["labels"])) + " |"]
     out.append("|---|" + "---:|" * len(view["labels"]))
     for row in view["summary"]:
