@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from _cli import run_cli
 
+from _cli import run_cli
 from ollama_tune.data import read_examples
 from ollama_tune.data.augment import Synonyms, augment_examples, key_terms, missing_terms
 

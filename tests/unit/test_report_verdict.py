@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from test_eval_compare import GOOD, ROWS, ScriptedModel, make_examples
-from _cli import run_cli
 
+from _cli import run_cli
 from ollama_tune.evaluate import EvalConfig, EvalResult, compare_models
 from ollama_tune.report.verdict import build_verdict, is_looping
 
