@@ -84,7 +84,7 @@ def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path) -> Any:
     ]
     rows = encode_rows(tok, examples, cfg.max_seq_len)
     empty = encode_rows(tok, [], cfg.max_seq_len)
-    trainer, _ = build_trainer(cfg, plan, model, tok, rows, empty, None, None)
+    trainer, _, _ = build_trainer(cfg, plan, model, tok, rows, empty, None, None)
     return trainer
 
 

@@ -28,6 +28,10 @@ class BundleFiles:
     lint_warnings: list[str] = field(default_factory=list)
 
 
+# TEMPLATEs the user chose (an Ollama model's, a file): the source of truth, not a conversion.
+_GIVEN = ("ollama", "file")
+
+
 def _template_and_check(run: dict[str, Any]) -> tuple[Any, bool]:
     """Go TEMPLATE + stops for the trained chat template; parity checked when go exists."""
     from ollama_tune import templates
@@ -43,6 +47,10 @@ def _template_and_check(run: dict[str, Any]) -> tuple[Any, bool]:
         tpl = templates.OllamaTemplate.from_json(run["ollama_template"])
     else:
         tpl = templates.convert_chat_template(chat_template, bos_token=bos, eos_token=eos)
+    if tpl.matched in _GIVEN and run.get("template_renderer") == "go":
+        # Training printed its text with this very TEMPLATE through Go: what Ollama serves is
+        # what training saw by construction, whatever the GGUF's own Jinja template says.
+        return tpl, True
     if not templates.go_available():
         return tpl, False
     parity = templates.check_parity(chat_template, tpl, bos_token=bos, eos_token=eos)

@@ -105,6 +105,7 @@ def _write_files(
         bos_token=tokenizer.bos_token,
         stop_tokens=stops,
         ollama_template=tmpl.to_json() if tmpl is not None else None,
+        template_renderer=getattr(train_rows, "renderer", "") or None,
         config=resolved,
         data={
             "train_path": str(split.train_path),
