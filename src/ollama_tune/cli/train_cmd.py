@@ -32,7 +32,10 @@ def _auto_bool(value: str, flag: str) -> bool | str:
 def _train_command(
     data: list[Path] = typer.Option(..., "--data", help="Training rows (JSONL/CSV); repeatable."),
     test_data: Path | None = typer.Option(
-        None, "--test-data", help="Held-out rows (else a split)."
+        None,
+        "--test-data",
+        help="Validation rows that pick the best checkpoint (else carved from --data); keep "
+        "your final test questions out of it.",
     ),
     test_ratio: float = typer.Option(
         0.15, "--test-ratio", help="Share held out when no --test-data."
@@ -90,6 +93,11 @@ def _train_command(
         "auto", "--gradient-checkpointing", help="auto (by free memory), on or off."
     ),
     system: str | None = typer.Option(None, "--system", help="System prompt for rows without one."),
+    template: str | None = typer.Option(
+        None,
+        "--template",
+        help="Train through this Ollama TEMPLATE: a Go TEMPLATE file or ollama:NAME.",
+    ),
     packing: bool = typer.Option(True, "--packing/--no-packing", help="Padding-free packing."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -126,6 +134,7 @@ def _train_command(
         bf16=_auto_bool(bf16, "--bf16"),  # type: ignore[arg-type]
         gradient_checkpointing=_auto_bool(gradient_checkpointing, "--gradient-checkpointing"),  # type: ignore[arg-type]
         system=system,
+        template=template,
         packing=packing,
         val_recall=val_recall,
         val_questions=val_questions,

@@ -52,6 +52,9 @@ class TrainConfig:
     bf16: bool | Auto = "auto"
     gradient_checkpointing: bool | Auto = "auto"
     system: str | None = None
+    # The Ollama TEMPLATE training renders through: a Go TEMPLATE file or `ollama:NAME`
+    # (None: an Ollama base's own, else the tokenizer's chat template converted).
+    template: str | None = None
     packing: bool = True
     logging_steps: int = 1
     # Answer the validation questions during training and keep the weights that know most.

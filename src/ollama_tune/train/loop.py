@@ -74,8 +74,8 @@ def train_lora(
     from ollama_tune.train.config import schedule_defaults
 
     config, schedule = schedule_defaults(config, len(split.train))
-    # An Ollama base keeps its own TEMPLATE; otherwise the tokenizer's chat template, converted.
-    tmpl = template_for_base(ref)
+    # --template first; an Ollama base keeps its own TEMPLATE; else the chat template, converted.
+    tmpl = template_for_base(ref, config.template)
     train_rows = encode_rows(
         tokenizer, with_system(split.train, config.system), config.max_seq_len, tmpl
     )
