@@ -3,12 +3,14 @@ stages that read it (the stale-adapter bug: `customize.system` must re-run train
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _plan_helpers import light_stages, run_previous, write_recipe
 
+from _cli import run_cli
 from ollama_tune.config import load_recipe
 from ollama_tune.pipeline import PlanStep, plan_recipe, run_recipe
 
@@ -101,3 +103,51 @@ def test_a_missing_output_file_and_no_previous_run_are_reasons(tmp_path: Path) -
     test_split.unlink()
     plan = _plan(recipe)
     assert plan["split"].reasons == [f"output missing: {test_split}"]
+
+
+def test_cli_plan_names_the_changed_key_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe(tmp_path)
+    run_previous(recipe)
+    state = tmp_path / "runs" / "recipe" / "state.json"
+    before = state.read_bytes()
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(text.replace("丁寧なサポート担当", "簡潔なサポート担当"), encoding="utf-8")
+    code, out, err = run_cli(capsys, "run", str(recipe), "--plan")
+    assert code == 0, err
+    lines = [line.split(None, 2) for line in out.splitlines()[1:9]]
+    assert [(n, a) for n, a, _ in lines] == [
+        ("check", "skip"),
+        ("split", "skip"),
+        ("customize", "run"),
+        ("augment", "skip"),
+        ("train", "run"),
+        ("export", "run*"),
+        ("create", "run*"),
+        ("eval", "run*"),
+    ]
+    assert lines[4][2] == "customize.system changed since the last run"
+    assert lines[5][2] == "train will re-run"
+    assert state.read_bytes() == before  # a plan writes nothing
+    assert not (tmp_path / "runs" / "recipe" / "train").exists()
+    code, out, _ = run_cli(capsys, "run", str(recipe), "--plan", "--json")
+    data = json.loads(out)
+    train = next(s for s in data["stages"] if s["name"] == "train")
+    assert train == {
+        "name": "train",
+        "action": "run",
+        "reasons": ["customize.system changed since the last run"],
+        "conditional": False,
+    }
+
+
+def test_cli_plan_without_a_previous_run_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recipe = write_recipe(tmp_path)
+    code, out, _ = run_cli(capsys, "run", str(recipe), "--plan", "--json")
+    assert code == 0
+    stages = json.loads(out)["stages"]
+    assert [s["reasons"] for s in stages] == [["no previous result"]] * 8
+    assert not (tmp_path / "runs" / "recipe" / "state.json").exists()
