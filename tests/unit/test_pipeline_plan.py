@@ -151,3 +151,13 @@ def test_cli_plan_without_a_previous_run_says_so(
     stages = json.loads(out)["stages"]
     assert [s["reasons"] for s in stages] == [["no previous result"]] * 8
     assert not (tmp_path / "runs" / "recipe" / "state.json").exists()
+
+
+def test_two_changed_keys_are_each_named_only_for_the_stages_that_read_them(
+    tmp_path: Path,
+) -> None:
+    recipe = write_recipe(tmp_path)
+    run_previous(recipe)
+    plan = _plan(recipe, {"customize.shots": 1, "train.seed": 3})
+    assert plan["customize"].reasons == ["customize.shots changed since the last run"]
+    assert plan["train"].reasons == ["train.seed changed since the last run"]

@@ -8,6 +8,7 @@ come out identical (as `make -n` cannot know either).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -72,9 +73,9 @@ def _keys_read(stage: Stage, ctx: Context, entry: dict[str, Any], now: dict[str,
     if old is None or current is None:
         return []
     read = []
+    flat_old = _flatten(old)
     for key in _changed_keys(old, current):
-        reverted = dict(current)
-        flat_old = _flatten(old)
+        reverted = copy.deepcopy(current)  # one key put back at a time
         _unflatten_set(reverted, key, flat_old.get(key))
         try:
             recipe = type(ctx.recipe).model_validate(reverted)
