@@ -144,6 +144,23 @@ def _ours(exc: OSError, *paths: Path) -> bool:
     )
 
 
+def atomic_dir(target: Path, fill: Callable[[Path], Any]) -> Path:
+    """Write a directory through `fill(tmp_dir)` then swap it in, so readers never see half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = new_temp_dir(target)  # .NAME.ollama-tune-PID.*.tmp; a killed run's is cleaned next time
+    try:
+        fill(tmp)
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(target, old)
+        os.rename(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to `target`; rename it onto `target` only on success.

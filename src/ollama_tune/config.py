@@ -47,9 +47,6 @@ QUANTS: tuple[str, ...] = (
     "q3_k_m",
     "q2_k",
 )
-GATE_RE = re.compile(
-    r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(>=|<=|==|>|<)\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$"
-)
 
 
 def _check_quant(value: str) -> str:
@@ -61,8 +58,18 @@ def _check_quant(value: str) -> str:
 
 
 def _check_gate(value: str) -> str:
-    if not GATE_RE.match(value):
-        raise ValueError(f"bad gate {value!r}: write METRIC>=NUMBER, e.g. fact_recall>=0.9")
+    # The parser `eval` and the report use, so a typo fails here and not after training.
+    from ollama_tune.errors import EvaluationError
+    from ollama_tune.evaluate.gates import parse_gate
+
+    try:
+        gate = parse_gate(value)
+    except EvaluationError as exc:
+        raise ValueError(exc.message) from None
+    if gate.model is not None and gate.model not in MODEL_ROLES:
+        raise ValueError(
+            f"gate {value!r} names model {gate.model!r}, which a run does not evaluate"
+        )
     return value
 
 
@@ -279,8 +286,19 @@ def _hint_for(err: Any, loc: tuple[Any, ...]) -> str:
     if "quantization" in err["msg"]:
         return f"use one or more of: {', '.join(QUANTS)}"
     if "gate" in err["msg"]:
-        return "metrics: fact_recall, chrf, japanese_share, politeness, stop_rate, p95_latency_s"
+        return _gate_hint(err.get("input"))
     return "fix the value; `ollama-tune run --help` lists every option"
+
+
+def _gate_hint(value: Any) -> str:
+    from ollama_tune.errors import EvaluationError
+    from ollama_tune.evaluate.gates import parse_gate
+
+    try:
+        parse_gate(str(value))
+    except EvaluationError as exc:
+        return exc.hint or ""
+    return f"prefix a model with one of: {', '.join(f'{m}.' for m in MODEL_ROLES)}"
 
 
 def _issues_from_validation(

@@ -19,6 +19,7 @@ from typing import Any
 
 from ollama_tune._util import sha256_file
 from ollama_tune.errors import ModelfileError
+from ollama_tune.modelfile_lint import LintIssue, lint_modelfile
 from ollama_tune.modelfile_params import (
     DEPRECATED_PARAMETERS,
     PARAMETER_TYPES,
@@ -54,15 +55,6 @@ def _parse_error(problems: list[ParseProblem], path: str | None) -> ModelfileErr
     if len(lines) > 1:
         lines[0] += f" (and {len(lines) - 1} more problem(s))"
     return ModelfileError("\n".join(lines), hint=problems[0].hint)
-
-
-@dataclass(frozen=True)
-class LintIssue:
-    severity: str  # "error" | "warning"
-    line: int | None
-    code: str
-    message: str
-    hint: str | None = None
 
 
 @dataclass
@@ -238,8 +230,6 @@ class Modelfile:
         self, base_dir: str | os.PathLike[str] | None = None, *, allow_outside: bool = False
     ) -> list[LintIssue]:
         """Every problem at once (see `modelfile_lint`)."""
-        from ollama_tune.modelfile_lint import lint_modelfile
-
         return lint_modelfile(self, base_dir, allow_outside=allow_outside)
 
 

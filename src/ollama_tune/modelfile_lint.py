@@ -11,10 +11,10 @@ names, removed ones that make `ollama create` fail (tfs_z), deprecated ones Olla
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ollama_tune.modelfile import LintIssue
 from ollama_tune.modelfile_checks import outside, template_problem, weights_problem
 from ollama_tune.modelfile_params import (
     DEPRECATED_PARAMETERS,
@@ -24,6 +24,16 @@ from ollama_tune.modelfile_params import (
 
 if TYPE_CHECKING:
     from ollama_tune.modelfile import Modelfile
+
+
+@dataclass(frozen=True)
+class LintIssue:
+    severity: str  # "error" | "warning"
+    line: int | None
+    code: str
+    message: str
+    hint: str | None = None
+
 
 # Removed from Ollama's options: `ollama create` answers 400 "unknown parameter".
 REMOVED_PARAMETERS = ("tfs_z",)

@@ -101,6 +101,21 @@ def resolve_base_model(spec: str | None = None) -> BaseModelRef:
     return _from_ollama(spec)
 
 
+def local_gguf(spec: str | None = None) -> Path | None:
+    """The GGUF file behind an alias, a .gguf or a folder holding one GGUF, found without
+    converting anything (as `resolve_base_model` would); None for every other kind of base."""
+    spec = (spec or DEFAULT_BASE_MODEL).strip()
+    if spec.lower() in ALIASES:
+        return _embedded_gguf(ALIASES[spec.lower()])
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return path.resolve()
+    if path.is_dir() and not (path / "config.json").is_file():
+        ggufs = sorted(path.glob("*.gguf"))
+        return ggufs[0].resolve() if len(ggufs) == 1 else None
+    return None
+
+
 def load_causal_lm(ref: BaseModelRef, dtype: Any = "float32") -> tuple[Any, Any]:
     """Load `(model, tokenizer)` from the resolved, unquantised HF directory."""
     import torch

@@ -43,6 +43,17 @@ def _on_event(kind: str, res: Any) -> None:
         err_console.print(f"[green]✓ {res.title}: {word} in {res.seconds:.1f}s[/green]{note}")
 
 
+def _render_plan(recipe: Path, workdir: Path, steps: list[Any]) -> None:
+    console.print(f"Plan for {recipe} (workdir {workdir}); nothing is run:", highlight=False)
+    width = max(len(s.name) for s in steps)
+    for s in steps:
+        action = s.action + ("*" if s.conditional else "")
+        line = f"  {s.name:<{width}}  {action:<7} {'; '.join(s.reasons)}"
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if any(s.conditional for s in steps):
+        console.print("* runs unless the stages before it produce the same outputs again")
+
+
 def _render_result(result: Any) -> None:
     table = Table(title=f"ollama-tune run ({result.seconds:.0f}s)")
     for col in ("stage", "status", "seconds", "note"):
@@ -104,11 +115,15 @@ def run(
     max_questions: int | None = typer.Option(None, help="Evaluate the first N test questions."),
     host: str | None = typer.Option(None, help="Ollama host (default: OLLAMA_HOST)."),
     force: bool = typer.Option(False, "--force", help="Re-run every stage, even unchanged ones."),
+    plan: bool = typer.Option(
+        False, "--plan", help="Say which stages would run, skip or resume, and why; run nothing."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run a recipe end to end: check → split → customize → train → export → create → eval.
 
-    Re-running skips stages whose inputs did not change and resumes an interrupted training.
+    Re-running skips stages whose inputs did not change and resumes an interrupted training;
+    `--plan` says which stages would run and why, without loading a model.
     Flags override recipe values; recipe values override the defaults.
     """
     from ollama_tune.config import check_recipe, load_recipe
@@ -130,6 +145,9 @@ def run(
             raise typer.Exit(1)
         console.print(f"[green]✓ {recipe}: no problems found[/green]")
         return
+    if plan:
+        _plan(recipe, load_recipe(recipe, overrides), force=force, as_json=as_json)
+        return
     import warnings
 
     from ollama_tune.pipeline import run_recipe
@@ -146,6 +164,16 @@ def run(
         _render_result(result)
     if not result.gates_passed:
         raise typer.Exit(1)
+
+
+def _plan(recipe: Path, loaded: Any, *, force: bool, as_json: bool) -> None:
+    from ollama_tune.pipeline import plan_recipe
+
+    steps = plan_recipe(loaded, force=force)
+    if as_json:
+        print_json({"workdir": str(loaded.workdir), "stages": [s.to_dict() for s in steps]})
+    else:
+        _render_plan(recipe, Path(loaded.workdir), steps)
 
 
 def recommend(

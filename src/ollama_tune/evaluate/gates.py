@@ -7,6 +7,7 @@ Parsed with a regular expression, never evaluated as code.
 
 from __future__ import annotations
 
+import difflib
 import math
 import operator
 import re
@@ -62,9 +63,11 @@ def parse_gate(text: str) -> Gate:
         )
     metric = m.group("metric")
     if metric not in METRICS:
+        close = difflib.get_close_matches(metric, list(METRICS), n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
         raise EvaluationError(
             f"unknown metric {metric!r} in gate {text!r}",
-            hint="valid metrics: " + ", ".join(METRICS),
+            hint=f"{guess}valid metrics: " + ", ".join(METRICS),
         )
     value = float(m.group("value"))
     if m.group("pct"):

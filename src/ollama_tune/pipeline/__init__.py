@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ollama_tune._util import ProgressFn, noop_progress
 from ollama_tune.config import Recipe
+from ollama_tune.pipeline.plan import PlanStep, plan_stages
 from ollama_tune.pipeline.runner import (
     Context,
     Stage,
@@ -25,9 +26,11 @@ from ollama_tune.pipeline.runner import (
 __all__ = [
     "Context",
     "PipelineResult",
+    "PlanStep",
     "Stage",
     "StageResult",
     "load_state",
+    "plan_recipe",
     "run_recipe",
     "run_stages",
 ]
@@ -74,3 +77,13 @@ def run_recipe(
         gates_passed=bool(ev.get("gates_passed", True)),
         summary=ev.get("summary", {}),
     )
+
+
+def plan_recipe(
+    recipe: Recipe, *, force: bool = False, stages: list[Stage] | None = None
+) -> list[PlanStep]:
+    """What `run_recipe` would run, skip or resume now, and why; runs nothing, loads no model."""
+    from ollama_tune.pipeline.stages import build_stages
+
+    ctx = Context(recipe=recipe, workdir=Path(recipe.workdir))
+    return plan_stages(stages or build_stages(), ctx, force=force)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ollama_tune._util import sha256_file
 from ollama_tune.pipeline.runner import Context, Stage
+from ollama_tune.pipeline.shared import settings_json
 
 
 def train_data(ctx: Context) -> Path:
@@ -20,29 +21,38 @@ def train_data(ctx: Context) -> Path:
     return Path(augmented or ctx.outputs["split"]["train"])
 
 
+def _config(ctx: Context) -> Any:
+    """The AugmentConfig this stage runs with; None when augmentation is off."""
+    a = ctx.recipe.augment
+    if not a.enabled:
+        return None
+    from ollama_tune.data.augment import AugmentConfig
+
+    split = ctx.outputs["split"]
+    return AugmentConfig(
+        inputs=[Path(split["train"])],
+        output=ctx.workdir / "data" / "train.augmented.jsonl",
+        n=a.n,
+        seed=a.seed,
+        teacher=a.teacher,
+        exclude=[Path(split["test"])],
+    )
+
+
 def _inputs(ctx: Context) -> dict[str, Any]:
-    return {"augment": ctx.recipe.augment.model_dump()}
+    config = _config(ctx)
+    # Off, the other augment keys are not read: changing them re-runs nothing.
+    return {"enabled": False} if config is None else settings_json(config)
 
 
 def _run(ctx: Context) -> dict[str, Any]:
-    a = ctx.recipe.augment
-    if not a.enabled:
+    config = _config(ctx)
+    if config is None:
         return {"train": None, "added": 0, "paths": []}
-    from ollama_tune.data.augment import AugmentConfig, augment_data
+    from ollama_tune.data.augment import augment_data
 
-    split = ctx.outputs["split"]
-    out = ctx.workdir / "data" / "train.augmented.jsonl"
-    result = augment_data(
-        AugmentConfig(
-            inputs=[Path(split["train"])],
-            output=out,
-            n=a.n,
-            seed=a.seed,
-            teacher=a.teacher,
-            exclude=[Path(split["test"])],
-        ),
-        progress=ctx.progress,
-    )
+    out = Path(config.output)
+    result = augment_data(config, progress=ctx.progress)
     if result.teacher_unreadable:
         ctx.notes.append(
             f"augment: {result.teacher_unreadable} teacher replies were unreadable; "

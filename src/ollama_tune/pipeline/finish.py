@@ -12,7 +12,7 @@ from typing import Any
 
 from ollama_tune.errors import ExternalServiceError, OllamaError
 from ollama_tune.pipeline.runner import Context, Stage
-from ollama_tune.pipeline.stages import base_gguf, is_embedded
+from ollama_tune.pipeline.shared import base_gguf, base_hf_dir, is_embedded, settings_json
 
 
 def create_commands(ctx: Context) -> list[str]:
@@ -55,7 +55,16 @@ def _reachable(ctx: Context) -> bool:
 
 def _create_inputs(ctx: Context) -> dict[str, Any]:
     # Reachability is an input: a server started since the last run makes this stage re-run.
-    return {"ollama": ctx.recipe.ollama.model_dump(), "reachable": _reachable(ctx)}
+    return {
+        "ollama": ctx.recipe.ollama.model_dump(mode="json"),
+        "reachable": _reachable(ctx),
+        "names": _targets(ctx),
+    }
+
+
+def _targets(ctx: Context) -> list[str]:
+    """The names the models are created under (what `_create_run` hands to Ollama)."""
+    return [ctx.recipe.customized_name, ctx.recipe.tuned_name]
 
 
 def _create_run(ctx: Context) -> dict[str, Any]:
@@ -76,11 +85,11 @@ def _create_run(ctx: Context) -> dict[str, Any]:
 
     svc = _service(ctx)
     created = []
-    targets = [
-        (ctx.recipe.customized_name, ctx.outputs["customize"]["modelfile"]),
-        (ctx.recipe.tuned_name, str(Path(ctx.outputs["export"]["bundle"]) / "Modelfile")),
+    files = [
+        ctx.outputs["customize"]["modelfile"],
+        Path(ctx.outputs["export"]["bundle"]) / "Modelfile",
     ]
-    for name, path in targets:
+    for name, path in zip(_targets(ctx), map(str, files), strict=True):
         mf = Modelfile.parse(Path(path).read_text(encoding="utf-8"), path=path)
         svc.create(name, mf, base_dir=Path(path).parent, progress=ctx.progress)
         created.append(name)
@@ -96,7 +105,7 @@ def model_refs(ctx: Context) -> dict[str, str]:
     if is_embedded(r.base_model):
         # One runtime (llama.cpp) for all three, so latencies compare like for like.
         # An HF base has no GGUF: it runs through transformers (runtime's HF-dir form).
-        base = base_gguf(ctx) or ctx.live["base_hf_dir"]
+        base = base_gguf(ctx) or base_hf_dir(ctx)
         refs = {"base": str(base), "customized": custom_mf, "tuned": bundle}
     else:
         refs = {
@@ -109,34 +118,43 @@ def model_refs(ctx: Context) -> dict[str, str]:
     return {k: v for k, v in refs.items() if k in r.eval.models}
 
 
-def _eval_inputs(ctx: Context) -> dict[str, Any]:
-    return {"eval": ctx.recipe.eval.model_dump(), "models": model_refs(ctx)}
-
-
-def _eval_run(ctx: Context) -> dict[str, Any]:
-    from ollama_tune.evaluate import EvalConfig, compare_models
-    from ollama_tune.report import write_report
+def _eval_config(ctx: Context) -> Any:
+    from ollama_tune.evaluate.compare import EvalConfig
 
     e = ctx.recipe.eval
-    result = compare_models(
-        EvalConfig(
-            models=model_refs(ctx),
-            test_path=Path(ctx.outputs["split"]["test"]),
-            judge=e.judge,
-            gates=list(e.gates),
-            concurrency=e.concurrency,
-            max_tokens=e.max_tokens,
-            limit=e.max_questions,
-            train_sample=e.train_sample if "tuned" in e.models else 0,
-            train_path=Path(ctx.outputs["split"]["train"]),
-        ),
-        progress=ctx.progress,
+    return EvalConfig(
+        models=model_refs(ctx),
+        test_path=Path(ctx.outputs["split"]["test"]),
+        judge=e.judge,
+        gates=list(e.gates),
+        concurrency=e.concurrency,
+        max_tokens=e.max_tokens,
+        limit=e.max_questions,
+        train_sample=e.train_sample if "tuned" in e.models else 0,
+        train_path=Path(ctx.outputs["split"]["train"]),
     )
-    curves = {"tuned": ctx.outputs["train"]["run_dir"]} if "tuned" in e.models else {}
+
+
+def _report_settings(ctx: Context) -> dict[str, Any]:
+    """What the report shows besides the comparison: loss curves and `ollama run` commands."""
+    models = ctx.recipe.eval.models
+    curves = {"tuned": ctx.outputs["train"]["run_dir"]} if "tuned" in models else {}
     created = set(ctx.outputs.get("create", {}).get("created", []))
     names = {"customized": ctx.recipe.customized_name, "tuned": ctx.recipe.tuned_name}
     commands = {k: f"ollama run {n}" for k, n in names.items() if n in created}
-    report = write_report(result, ctx.workdir / "report", loss_curves=curves, run_commands=commands)
+    return {"loss_curves": curves, "run_commands": commands}
+
+
+def _eval_inputs(ctx: Context) -> dict[str, Any]:
+    return {"eval": settings_json(_eval_config(ctx)), "report": _report_settings(ctx)}
+
+
+def _eval_run(ctx: Context) -> dict[str, Any]:
+    from ollama_tune.evaluate import compare_models
+    from ollama_tune.report import write_report
+
+    result = compare_models(_eval_config(ctx), progress=ctx.progress)
+    report = write_report(result, ctx.workdir / "report", **_report_settings(ctx))
     if not result.passed:
         ctx.notes.append("an evaluation gate failed (see the report)")
     summary = {

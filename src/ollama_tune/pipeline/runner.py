@@ -80,15 +80,27 @@ def load_state(workdir: Path) -> dict[str, Any]:
     return state
 
 
-def _hash_inputs(stage: Stage, ctx: Context) -> str:
+def own_inputs(stage: Stage, ctx: Context) -> dict[str, Any]:
+    """The stage's inputs as JSON (what state.json records, so a plan can say what changed)."""
+    text = json.dumps(stage.inputs(ctx), sort_keys=True, ensure_ascii=False, default=str)
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def hash_inputs(stage: Stage, ctx: Context, inputs: dict[str, Any] | None = None) -> str:
     payload = {
-        "inputs": stage.inputs(ctx),
+        "inputs": own_inputs(stage, ctx) if inputs is None else inputs,
         "upstream": {d: ctx.outputs.get(d, {}) for d in stage.depends},
     }
     return sha256_text(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str))
 
 
-def _outputs_exist(outputs: dict[str, Any]) -> bool:
+def recipe_snapshot(recipe: Any) -> dict[str, Any] | None:
+    """The recipe as JSON, kept with each finished stage so a plan can name the changed key."""
+    dump = getattr(recipe, "model_dump", None)
+    return dump(mode="json") if dump is not None else None  # type: ignore[no-any-return]
+
+
+def outputs_exist(outputs: dict[str, Any]) -> bool:
     return all(Path(p).exists() for p in outputs.get("paths", []))
 
 
@@ -96,7 +108,9 @@ def _save(workdir: Path, state: dict[str, Any]) -> None:
     atomic_write_json(workdir / STATE_FILE, state)
 
 
-def _run_one(stage: Stage, ctx: Context, state: dict[str, Any], digest: str) -> StageResult:
+def _run_one(
+    stage: Stage, ctx: Context, state: dict[str, Any], digest: str, inputs: dict[str, Any]
+) -> StageResult:
     """Run one stage, with `running` recorded first so a kill leaves a resumable mark."""
     entry = state["stages"].get(stage.name, {})
     # Same inputs but never finished: the previous run was interrupted here.
@@ -117,6 +131,8 @@ def _run_one(stage: Stage, ctx: Context, state: dict[str, Any], digest: str) -> 
     state["stages"][stage.name] = {
         "status": "done",
         "inputs_hash": digest,
+        "inputs": inputs,
+        "recipe": recipe_snapshot(ctx.recipe),
         "outputs": outputs,
         "seconds": seconds,
         "finished_at": time.time(),
@@ -135,10 +151,11 @@ def run_stages(
     state = load_state(ctx.workdir)
     results: list[StageResult] = []
     for stage in stages:
-        digest = _hash_inputs(stage, ctx)
+        inputs = own_inputs(stage, ctx)
+        digest = hash_inputs(stage, ctx, inputs)
         entry = state["stages"].get(stage.name, {})
         done = entry.get("inputs_hash") == digest and entry.get("status") == "done"
-        if done and not force and _outputs_exist(entry.get("outputs", {})):
+        if done and not force and outputs_exist(entry.get("outputs", {})):
             ctx.outputs[stage.name] = entry["outputs"]
             res = StageResult(
                 stage.name,
@@ -155,7 +172,7 @@ def run_stages(
             continue
         if on_event:
             on_event(f"start:{stage.name}:{stage.title}", None)
-        results.append(_run_one(stage, ctx, state, digest))
+        results.append(_run_one(stage, ctx, state, digest, inputs))
         if on_event:
             on_event("done", results[-1])
     return results

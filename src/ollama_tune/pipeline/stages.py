@@ -12,41 +12,35 @@ from typing import Any
 
 from ollama_tune._util import atomic_write_text, sha256_file
 from ollama_tune.pipeline.runner import Context, Stage
+from ollama_tune.pipeline.shared import base_gguf, file_hash, is_embedded, settings_json
 
-
-def _file_hash(path: Path | None) -> str | None:
-    return sha256_file(path) if path is not None and Path(path).is_file() else None
-
-
-def is_embedded(base_model: str) -> bool:
-    """Local bases (the SmolLM2 alias, a .gguf, an HF dir) run through llama.cpp, no Ollama."""
-    return (
-        base_model == "smollm2-135m"
-        or base_model.endswith(".gguf")
-        or Path(base_model).exists()
-        or "/" in base_model
-    )
-
+# Each stage builds its settings in one function; `*_inputs` hashes that and `*_run` passes it,
+# so a recipe key a stage reads always re-runs that stage (a stale adapter cannot ship).
 
 # -- check -----------------------------------------------------------------------------------
 
 
-def _check_inputs(ctx: Context) -> dict[str, Any]:
+def _data_settings(ctx: Context) -> dict[str, Any]:
     d = ctx.recipe.data
+    return {"train": d.train, "test": d.test, "format": d.format}
+
+
+def _check_inputs(ctx: Context) -> dict[str, Any]:
+    s = _data_settings(ctx)
     return {
-        "train": _file_hash(d.train),
-        "test": _file_hash(d.test),
-        "format": d.format,
+        **settings_json(s),
+        "train_sha256": file_hash(s["train"]),
+        "test_sha256": file_hash(s["test"]),
     }
 
 
 def _check_run(ctx: Context) -> dict[str, Any]:
     from ollama_tune.data import read_examples
 
-    d = ctx.recipe.data
+    s = _data_settings(ctx)
     # read_examples raises DataError listing every error-level issue with file:line.
-    train = read_examples(d.train, format=d.format)
-    test = read_examples(d.test, format=d.format) if d.test else []
+    train = read_examples(s["train"], format=s["format"])
+    test = read_examples(s["test"], format=s["format"]) if s["test"] else []
     ctx.live["train_examples"], ctx.live["test_examples"] = train, test
     return {"train_rows": len(train), "test_rows": len(test)}
 
@@ -54,20 +48,25 @@ def _check_run(ctx: Context) -> dict[str, Any]:
 # -- split -----------------------------------------------------------------------------------
 
 
-def _split_inputs(ctx: Context) -> dict[str, Any]:
+def _split_settings(ctx: Context) -> dict[str, Any]:
     d = ctx.recipe.data
-    return {"test_ratio": d.test_ratio, "seed": d.seed}
+    return {**_data_settings(ctx), "test_ratio": d.test_ratio, "seed": d.seed}
+
+
+def _split_inputs(ctx: Context) -> dict[str, Any]:
+    # The files' contents too: check's outputs (row counts) can stay the same when they change.
+    return {**_check_inputs(ctx), **settings_json(_split_settings(ctx))}
 
 
 def _split_run(ctx: Context) -> dict[str, Any]:
     from ollama_tune.data import read_examples, split_examples, write_jsonl
 
-    d = ctx.recipe.data
-    train = ctx.live.get("train_examples") or read_examples(d.train, format=d.format)
-    if d.test:
-        test = ctx.live.get("test_examples") or read_examples(d.test, format=d.format)
+    s = _split_settings(ctx)
+    train = ctx.live.get("train_examples") or read_examples(s["train"], format=s["format"])
+    if s["test"]:
+        test = ctx.live.get("test_examples") or read_examples(s["test"], format=s["format"])
     else:
-        parts = split_examples(train, test_ratio=d.test_ratio, seed=d.seed)
+        parts = split_examples(train, test_ratio=s["test_ratio"], seed=s["seed"])
         train, test = list(parts.train), list(parts.test)
     out = ctx.workdir / "data"
     train_path, test_path = out / "train.jsonl", out / "test.jsonl"
@@ -87,44 +86,32 @@ def _split_run(ctx: Context) -> dict[str, Any]:
 # -- customize -------------------------------------------------------------------------------
 
 
-def base_gguf(ctx: Context) -> str | None:
-    """The GGUF file of a local base (for FROM and the embedded runtime); None for Ollama."""
-    if "base_gguf" in ctx.live:
-        return ctx.live["base_gguf"]  # type: ignore[no-any-return]
-    from ollama_tune.models import resolve_base_model
-
-    ref = resolve_base_model(ctx.recipe.base_model)
-    # Alias and .gguf bases keep their original file; an HF dir has no GGUF to point at.
-    path = ref.source_path if ref.kind in ("alias", "gguf") else None
-    ctx.live["base_gguf"] = str(path) if path else None
-    ctx.live["base_hf_dir"] = str(ref.hf_dir)
-    return ctx.live["base_gguf"]  # type: ignore[no-any-return]
+def _customize_settings(ctx: Context) -> dict[str, Any]:
+    """CustomizeConfig's arguments, with the training file's path standing for its examples."""
+    r, c = ctx.recipe, ctx.recipe.customize
+    return {
+        "examples": ctx.outputs["split"]["train"],
+        "base_model": str(base_gguf(ctx) if is_embedded(r.base_model) else r.base_model),
+        "system": c.system,
+        "shots": c.shots,
+        "temperature": c.temperature,
+        "top_p": c.top_p,
+        "num_ctx": c.num_ctx,
+        "knowledge": c.knowledge,
+    }
 
 
 def _customize_inputs(ctx: Context) -> dict[str, Any]:
-    return {"customize": ctx.recipe.customize.model_dump(), "base": ctx.recipe.base_model}
+    return settings_json(_customize_settings(ctx))
 
 
 def _customize_run(ctx: Context) -> dict[str, Any]:
     from ollama_tune.data import read_examples
     from ollama_tune.prompt import CustomizeConfig, build_customization
 
-    r = ctx.recipe
-    c = r.customize
-    embedded = is_embedded(r.base_model)
-    base = base_gguf(ctx) if embedded else r.base_model
-    result = build_customization(
-        CustomizeConfig(
-            examples=read_examples(Path(ctx.outputs["split"]["train"])),
-            base_model=str(base),
-            system=c.system,
-            shots=c.shots,
-            temperature=c.temperature,
-            top_p=c.top_p,
-            num_ctx=c.num_ctx,
-            knowledge=c.knowledge,
-        )
-    )
+    s = _customize_settings(ctx)
+    examples = read_examples(Path(s.pop("examples")))
+    result = build_customization(CustomizeConfig(examples=examples, **s))
     ctx.notes.extend(result.warnings)
     path = ctx.workdir / "customize" / "Modelfile"
     atomic_write_text(path, result.modelfile.render())
@@ -134,25 +121,18 @@ def _customize_run(ctx: Context) -> dict[str, Any]:
 # -- train -----------------------------------------------------------------------------------
 
 
-def _train_inputs(ctx: Context) -> dict[str, Any]:
-    return {"train": ctx.recipe.train.model_dump(), "base": ctx.recipe.base_model}
-
-
-def _train_run(ctx: Context) -> dict[str, Any]:
-    from ollama_tune.train import TrainConfig, train_lora
+def _train_config(ctx: Context) -> Any:
+    from ollama_tune.pipeline.augment_stage import train_data
+    from ollama_tune.train.config import TrainConfig
 
     r, t = ctx.recipe, ctx.recipe.train
-    out = ctx.workdir / "train"
-    from ollama_tune.pipeline.augment_stage import train_data
-
     # The validation rows that pick the best checkpoint are carved from the training rows:
     # the test questions stay unseen until the eval stage.
-    result = train_lora(
-        TrainConfig(
+    return TrainConfig(
             data=[train_data(ctx)],
             test_ratio=t.val_ratio,
             base_model=r.base_model,
-            output=out,
+            output=ctx.workdir / "train",
             method=t.method,
             lora_r=t.lora_r,
             lora_alpha=t.lora_alpha,
@@ -165,7 +145,6 @@ def _train_run(ctx: Context) -> dict[str, Any]:
             max_seq_len=t.max_seq_len,
             seed=t.seed,
             save_steps=t.save_steps or 50,
-            resume=ctx.resume,
             qlora=t.qlora,
             system=r.customize.system,
             packing=t.packing,
@@ -175,10 +154,20 @@ def _train_run(ctx: Context) -> dict[str, Any]:
             val_max_tokens=t.val_max_tokens,
             eval_steps=t.eval_steps,
             early_stopping_patience=t.early_stopping_patience,
-        ),
-        progress=ctx.progress,
-    )
-    ctx.live["train_result"] = result
+        )  # fmt: skip
+
+
+def _train_inputs(ctx: Context) -> dict[str, Any]:
+    # `resume` is how this run starts, not what it trains: an interrupted run keeps its hash.
+    return settings_json(_train_config(ctx), exclude=("resume",))
+
+
+def _train_run(ctx: Context) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from ollama_tune.train import train_lora
+
+    result = train_lora(replace(_train_config(ctx), resume=ctx.resume), progress=ctx.progress)
     weights = sorted(Path(result.adapter_dir).glob("*.safetensors"))
     return {
         "run_dir": str(result.run_dir),
@@ -188,7 +177,7 @@ def _train_run(ctx: Context) -> dict[str, Any]:
         "best": result.best,
         "tokens_per_s": result.tokens_per_s,
         "peak_rss_mb": result.peak_rss_mb,
-        "adapter_sha256": _file_hash(weights[0]) if weights else None,
+        "adapter_sha256": file_hash(weights[0]) if weights else None,
         "paths": [str(result.run_json), str(result.adapter_dir)],
     }
 
@@ -196,25 +185,37 @@ def _train_run(ctx: Context) -> dict[str, Any]:
 # -- export ----------------------------------------------------------------------------------
 
 
-def _export_inputs(ctx: Context) -> dict[str, Any]:
+def _export_config(ctx: Context) -> Any:
+    from ollama_tune.export import ExportConfig
+
     e = ctx.recipe.export
-    return {"quants": e.quants, "keep_f16": e.keep_f16, "system": ctx.recipe.customize.system}
+    return ExportConfig(
+        run_dir=Path(ctx.outputs["train"]["run_dir"]),
+        quants=list(e.quants),
+        out_dir=ctx.workdir / "bundle",
+        name=ctx.recipe.tuned_name,
+        keep_f16=e.keep_f16,
+    )
+
+
+def _guard_settings(ctx: Context) -> dict[str, Any]:
+    e = ctx.recipe.export
+    return {
+        "threshold": e.guard_threshold,
+        "test": ctx.outputs["split"]["test"],
+        "max_tokens": ctx.recipe.eval.max_tokens,
+        "candidates": list(e.quants),
+    }
+
+
+def _export_inputs(ctx: Context) -> dict[str, Any]:
+    return {"export": settings_json(_export_config(ctx)), "guard": _guard_settings(ctx)}
 
 
 def _export_run(ctx: Context) -> dict[str, Any]:
-    from ollama_tune.export import ExportConfig, export_bundle
+    from ollama_tune.export import export_bundle
 
-    e = ctx.recipe.export
-    result = export_bundle(
-        ExportConfig(
-            run_dir=Path(ctx.outputs["train"]["run_dir"]),
-            quants=list(e.quants),
-            out_dir=ctx.workdir / "bundle",
-            name=ctx.recipe.tuned_name,
-            keep_f16=e.keep_f16,
-        ),
-        progress=ctx.progress,
-    )
+    result = export_bundle(_export_config(ctx), progress=ctx.progress)
     ctx.notes.extend(result.warnings)
     bundle = Path(result.bundle_dir)
     ggufs = [str(p) for p in result.ggufs.values()]
@@ -224,7 +225,7 @@ def _export_run(ctx: Context) -> dict[str, Any]:
         "ggufs": ggufs,
         "sizes": {q: int(n) for q, n in result.sizes.items()},
         "timings": {k: round(v, 2) for k, v in result.timings.items()},
-        "modelfile_sha256": _file_hash(Path(result.modelfile)),
+        "modelfile_sha256": file_hash(Path(result.modelfile)),
         "shipped": result.shipped,
         "shipped_reason": result.shipped_reason,
         "paths": [str(result.modelfile), *ggufs],
@@ -234,8 +235,8 @@ def _export_run(ctx: Context) -> dict[str, Any]:
 def _guard(ctx: Context, result: Any) -> Any:
     """Quantization guard: needs the f16 reference (`export.keep_f16: true`) next to the quants;
     the bundle then ships the smallest type within the threshold (`export.ship_quant`)."""
-    e, ggufs = ctx.recipe.export, dict(result.ggufs)
-    if e.guard_threshold is None or "f16" not in ggufs or len(ggufs) < 2:
+    g, ggufs = _guard_settings(ctx), dict(result.ggufs)
+    if g["threshold"] is None or "f16" not in ggufs or len(ggufs) < 2:
         return result
     from ollama_tune.evaluate import guard_quantization
     from ollama_tune.evaluate.testset import read_test_examples
@@ -243,11 +244,11 @@ def _guard(ctx: Context, result: Any) -> Any:
 
     guard = guard_quantization(
         ggufs,
-        read_test_examples(Path(ctx.outputs["split"]["test"])),
-        threshold=e.guard_threshold,
-        max_tokens=ctx.recipe.eval.max_tokens,
+        read_test_examples(Path(g["test"])),
+        threshold=g["threshold"],
+        max_tokens=g["max_tokens"],
         progress=ctx.progress,
-        candidates=list(e.quants),
+        candidates=g["candidates"],
     )
     ctx.notes.extend(w.message for w in guard.warnings)
     if guard.choice is None:
@@ -269,7 +270,7 @@ def build_stages() -> list[Stage]:
         Stage("customize", "customize", _customize_inputs, _customize_run, ("split",)),
         augment_stage(),
         Stage("train", "train (LoRA)", _train_inputs, _train_run, ("split", "augment")),
-        Stage("export", "export (GGUF)", _export_inputs, _export_run, ("train",)),
+        Stage("export", "export (GGUF)", _export_inputs, _export_run, ("split", "train")),
         create_stage(),
         eval_stage(),
     ]

@@ -105,6 +105,9 @@ class TrainConfig:
             problems.append("--method full: cannot train 4-bit weights; drop --qlora")
         if self.test_data is None and not 0.0 < self.test_ratio < 1.0:
             problems.append(f"--test-ratio: must be between 0 and 1, got {self.test_ratio}")
+        # Early stopping on the loss (without --val-recall) restores a saved checkpoint.
+        if self.early_stopping_patience and not self.val_recall:
+            problems.extend(filter(None, [step_alignment_problem(self)]))
         if problems:
             raise UsageError(
                 "Invalid training settings:\n  " + "\n  ".join(problems),
@@ -117,6 +120,18 @@ class TrainConfig:
         out["test_data"] = str(self.test_data) if self.test_data else None
         out["output"] = str(self.run_dir)
         return out
+
+
+def step_alignment_problem(config: TrainConfig) -> str | None:
+    """With loss-based early stopping the best checkpoint must have been saved: save steps
+    fall on evaluation steps. None when they do (or the values are not positive yet)."""
+    eval_steps = config.eval_steps or config.save_steps
+    if config.save_steps < 1 or eval_steps < 1 or config.save_steps % eval_steps == 0:
+        return None
+    return (
+        f"--save-steps {config.save_steps} must be a multiple of --eval-steps {eval_steps} "
+        "with --early-stopping-patience (the best checkpoint must have been saved)"
+    )
 
 
 # Small FAQ sets need many passes before a fact sticks; early stopping ends the run sooner.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ollama_tune._util import atomic_dir
 from ollama_tune.train.config import TrainConfig, TrainResult
 from ollama_tune.train.data import end_of_turn
-from ollama_tune.train.loop import atomic_dir
 from ollama_tune.train.runinfo import peak_rss_mb, plot_loss, versions, write_run_json
 
 

@@ -11,14 +11,13 @@ fact-recall validations keep the best weights) → rank 0 writes adapter/ (or mo
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ollama_tune._util import ProgressFn, new_temp_dir
+from ollama_tune._util import ProgressFn
 from ollama_tune.errors import TrainingError
 from ollama_tune.train.config import TrainConfig, TrainResult
 
@@ -283,20 +282,3 @@ def _latest_checkpoint(folder: Path) -> str | None:
         if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
     ]
     return str(max(found)[1]) if found else None
-
-
-def atomic_dir(target: Path, fill: Any) -> Path:
-    """Write a directory through `fill(tmp_dir)` then swap it in, so readers never see half."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = new_temp_dir(target)  # .NAME.ollama-tune-PID.*.tmp; a killed run's is cleaned next time
-    try:
-        fill(tmp)
-        old = target.with_name(f".{target.name}.old")
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(target, old)
-        os.rename(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target

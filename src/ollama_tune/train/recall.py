@@ -214,8 +214,7 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
         return False
 
     def _save(self, model: Any) -> None:
-        from ollama_tune._util import atomic_write_json
-        from ollama_tune.train.loop import atomic_dir
+        from ollama_tune._util import atomic_dir, atomic_write_json
 
         if self.best_dir is None or self.best is None:
             return

@@ -12,7 +12,7 @@ from typing import Any
 
 from ollama_tune._util import ProgressFn
 from ollama_tune.errors import UsageError
-from ollama_tune.train.config import TrainConfig
+from ollama_tune.train.config import TrainConfig, step_alignment_problem
 
 
 def build_trainer(
@@ -109,11 +109,10 @@ def sft_args(config: TrainConfig, plan: Any, has_eval: bool, recall: bool = Fals
 
     eval_steps = config.eval_steps or config.save_steps
     early = has_eval and bool(config.early_stopping_patience) and not recall
-    if early and config.save_steps % eval_steps:
+    problem = step_alignment_problem(config) if early else None
+    if problem:  # validate() catches it before the model loads; this guards direct calls
         raise UsageError(
-            f"--save-steps {config.save_steps} must be a multiple of --eval-steps {eval_steps} "
-            "with --early-stopping-patience (the best checkpoint must have been saved).",
-            hint="Use equal values, e.g. --eval-steps 20 --save-steps 20.",
+            f"{problem}.", hint="Use equal values, e.g. --eval-steps 20 --save-steps 20."
         )
     return SFTConfig(
         output_dir=str(config.run_dir / "checkpoints"),

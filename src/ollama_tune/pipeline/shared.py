@@ -1,0 +1,59 @@
+"""Helpers every stage of `ollama-tune run` shares: which base runs where, and the JSON of
+the settings a stage hands to its library (which is also what its input hash covers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from ollama_tune._util import sha256_file
+from ollama_tune.pipeline.runner import Context
+
+
+def file_hash(path: Path | str | None) -> str | None:
+    return sha256_file(path) if path is not None and Path(path).is_file() else None
+
+
+def settings_json(config: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A stage's settings object as plain JSON: the input hash covers exactly what is passed.
+
+    `exclude` names run-time fields that must not decide a re-run (`resume`).
+    """
+    is_object = dataclasses.is_dataclass(config) and not isinstance(config, type)
+    data = dataclasses.asdict(config) if is_object else dict(config)
+    kept = {k: v for k, v in data.items() if k not in exclude}
+    return json.loads(json.dumps(kept, sort_keys=True, ensure_ascii=False, default=str))  # type: ignore[no-any-return]
+
+
+def is_embedded(base_model: str) -> bool:
+    """Local bases (the SmolLM2 alias, a .gguf, an HF dir) run through llama.cpp, no Ollama."""
+    return (
+        base_model == "smollm2-135m"
+        or base_model.endswith(".gguf")
+        or Path(base_model).exists()
+        or "/" in base_model
+    )
+
+
+def base_gguf(ctx: Context) -> str | None:
+    """The GGUF file of a local base (for FROM and the embedded runtime); None for Ollama.
+
+    Found without converting the model, so planning a run (`run --plan`) loads nothing.
+    """
+    if "base_gguf" not in ctx.live:
+        from ollama_tune.models import local_gguf
+
+        path = local_gguf(ctx.recipe.base_model)
+        ctx.live["base_gguf"] = str(path) if path else None
+    return ctx.live["base_gguf"]  # type: ignore[no-any-return]
+
+
+def base_hf_dir(ctx: Context) -> str:
+    """The HF folder of a local base without a GGUF (it runs through transformers)."""
+    if "base_hf_dir" not in ctx.live:
+        from ollama_tune.models import resolve_base_model
+
+        ctx.live["base_hf_dir"] = str(resolve_base_model(ctx.recipe.base_model).hf_dir)
+    return ctx.live["base_hf_dir"]  # type: ignore[no-any-return]
