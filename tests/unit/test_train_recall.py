@@ -116,6 +116,25 @@ def test_live_generation_answers_each_validation_question(
     figures = recall_mod.score(examples, answers)
     assert figures["fact_recall"] is not None and 0.0 <= figures["stop_rate"] <= 1.0
 
+    # Decoding runs on one thread (robust when the cores are shared); training's count returns.
+    import torch
+
+    seen: list[int] = []
+    real = model.generate
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    model.generate = spy
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generate(model, prompts[:1])
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
 
 def test_epochs_and_learning_rate_follow_the_data_size_unless_given(tmp_path: Path) -> None:
     base = TrainConfig(data=[tmp_path], output=tmp_path)

@@ -74,6 +74,18 @@ def hf_generate(tokenizer: Any, max_new_tokens: int, batch_size: int = 8) -> Gen
     def generate(model: Any, prompts: list[list[int]]) -> list[tuple[str, bool]]:
         import torch
 
+        # Decoding is many small matmuls: on 2 idle cores one thread is 7% slower than two,
+        # but when anything else runs, two spinning threads made it 9x slower (BENCHMARKS.md).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return _generate(model, prompts)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _generate(model: Any, prompts: list[list[int]]) -> list[tuple[str, bool]]:
+        import torch
+
         out: list[tuple[str, bool]] = []
         for start in range(0, len(prompts), batch_size):
             batch = prompts[start : start + batch_size]
