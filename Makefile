@@ -13,7 +13,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ollama-tune run examples/customer-support/recipe.yaml
 
 test: $(STAMP) sysdeps ollama lint typecheck
-	$(VENV)/bin/pytest tests/unit tests/integration
+	$(VENV)/bin/pytest --durations=15 tests/unit tests/integration
 
 setup: $(STAMP)
 
