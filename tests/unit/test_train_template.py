@@ -42,6 +42,8 @@ def test_train_renders_through_the_template_file_and_export_ships_it(
 
     code, out, err = run_cli(capsys, "export", str(run_dir), "--quant", "f16", "--no-guard")
     assert code == 0, out + err
+    # Shipped as trained, and how it differs from SmolLM2's own Jinja format is said.
+    assert "template-distance" in out + err and "not the model's native format" in out + err
     modelfile = (run_dir / "bundle" / "Modelfile").read_text(encoding="utf-8")
     assert CHATML.strip() in modelfile
     assert "You are a helpful AI assistant named SmolLM" not in modelfile
@@ -61,3 +63,25 @@ def test_train_refuses_a_missing_template_file_in_one_line(
     code, out, err = run_cli(capsys, *args)
     assert code != 0
     assert "nope.tmpl" in out + err and "Traceback" not in out + err
+
+
+LLAMA3 = (
+    "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
+    "{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
+)
+
+
+@pytest.mark.parametrize(("text", "eot"), [(CHATML, "<|im_end|>"), (LLAMA3, "<|eot_id|>")])
+def test_a_template_file_without_stops_ends_its_training_completions(
+    tmp_path: Path, text: str, eot: str
+) -> None:
+    """No sibling .json: the end of turn is read off Go's renderings, so training teaches the
+    model to stop and the bundle stops there."""
+    from ollama_tune.templates.parity import load_template_file
+    from ollama_tune.templates.training import completion_text
+
+    path = tmp_path / "t.tmpl"
+    path.write_text(text, encoding="utf-8")
+    tmpl = load_template_file(path)
+    assert tmpl.end_of_turn.strip() == eot and tmpl.stop == [eot]
+    assert completion_text(tmpl, "はい。").endswith(eot)

@@ -32,8 +32,11 @@ class BundleFiles:
 _GIVEN = ("ollama", "file")
 
 
-def _template_and_check(run: dict[str, Any]) -> tuple[Any, bool]:
-    """Go TEMPLATE + stops for the trained chat template; parity checked when go exists."""
+def _template_and_check(run: dict[str, Any]) -> tuple[Any, bool, list[str]]:
+    """Go TEMPLATE + stops for the trained chat template; parity checked when go exists.
+
+    The third item: how a TEMPLATE the user chose differs from the model's native Jinja
+    template (reported, not refused: training rendered through the chosen one)."""
     from ollama_tune import templates
 
     chat_template = run.get("chat_template")
@@ -47,12 +50,13 @@ def _template_and_check(run: dict[str, Any]) -> tuple[Any, bool]:
         tpl = templates.OllamaTemplate.from_json(run["ollama_template"])
     else:
         tpl = templates.convert_chat_template(chat_template, bos_token=bos, eos_token=eos)
-    if tpl.matched in _GIVEN and run.get("template_renderer") == "go":
-        # Training printed its text with this very TEMPLATE through Go: what Ollama serves is
-        # what training saw by construction, whatever the GGUF's own Jinja template says.
-        return tpl, True
+    given = tpl.matched in _GIVEN and run.get("template_renderer") == "go"
     if not templates.go_available():
-        return tpl, False
+        return tpl, given, []
+    if given:
+        # Training printed its text with this very TEMPLATE through Go: what Ollama serves is
+        # what training saw by construction; the native format is only a reference.
+        return tpl, True, _native_distance(chat_template, tpl, bos, eos)
     parity = templates.check_parity(chat_template, tpl, bos_token=bos, eos_token=eos)
     if not parity.ok:
         raise ExportError(
@@ -60,7 +64,21 @@ def _template_and_check(run: dict[str, Any]) -> tuple[Any, bool]:
             f"({tpl.family}): {parity.summary()}",
             hint="Pass a hand-checked template with --template FILE, or report the model.",
         )
-    return tpl, True
+    return tpl, True, []
+
+
+def _native_distance(chat_template: str, tpl: Any, bos: Any, eos: Any) -> list[str]:
+    from ollama_tune import templates
+    from ollama_tune.errors import TemplateError
+
+    try:
+        parity = templates.check_parity(chat_template, tpl, bos_token=bos, eos_token=eos)
+    except TemplateError as exc:
+        return [f"template-distance: not compared with the native format: {exc.message}"]
+    if parity.ok:
+        return []
+    head = parity.summary().splitlines()[0]
+    return [f"template-distance: the TEMPLATE is not the model's native format ({head})"]
 
 
 def build_modelfile(
@@ -121,7 +139,7 @@ def write_bundle_files(
     num_ctx: int,
 ) -> BundleFiles:
     """Modelfile (linted), README.md and run.json into `bundle_dir`."""
-    tpl, checked = _template_and_check(run)
+    tpl, checked, distance = _template_and_check(run)
     primary = quants[0]
     mf, stops = build_modelfile(run, f"model-{primary}.gguf", num_ctx, tpl)
     issues = mf.lint(base_dir=bundle_dir)
@@ -142,5 +160,6 @@ def write_bundle_files(
         family=getattr(tpl, "family", None),
         stop=stops,
         parity_checked=checked,
-        lint_warnings=[f"{i.code}: {i.message}" for i in issues if i.severity != "error"],
+        lint_warnings=distance
+        + [f"{i.code}: {i.message}" for i in issues if i.severity != "error"],
     )

@@ -242,3 +242,21 @@ class OllamaTemplate:
             "system_supported": self.system_supported,
             "notes": self.notes,
         }
+
+
+# Special-token shapes used to find the end-of-turn token in what follows an answer.
+_SPECIAL = re.compile(
+    r"<\|[^<>|\s]{1,48}\|>|<｜[^<>｜]{1,48}｜>|</s>|<[a-z][a-z_]{1,30}>|\[/?[A-Z_]{2,24}\]"
+    r"|<\|[a-z_]+>|<[a-z_]+\|>"
+)
+
+
+def first_special(text: str, eos: str) -> int:
+    """End offset of the first special token (or EOS) in `text`; 0 when there is none."""
+    ends = []
+    m = _SPECIAL.search(text)
+    if m:
+        ends.append((m.start(), m.end()))
+    if eos and eos in text:
+        ends.append((text.find(eos), text.find(eos) + len(eos)))
+    return min(ends)[1] if ends else 0

@@ -13,7 +13,7 @@ import shlex
 from typing import Any
 
 from ollama_tune.errors import TemplateError
-from ollama_tune.templates.layout import OllamaTemplate
+from ollama_tune.templates.layout import OllamaTemplate, first_special
 
 PREFIX = "ollama:"
 
@@ -76,7 +76,6 @@ def answer_frame(template: str, stops: list[str]) -> tuple[str, str]:
     first stop parameter is the end-of-turn.
     """
     from ollama_tune.templates.gorender import go_available, render_go_many
-    from ollama_tune.templates.probe import first_special
 
     fallback = ("", stops[0] if stops else "")
     if not go_available():

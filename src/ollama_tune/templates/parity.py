@@ -298,6 +298,14 @@ def load_template_file(path: str | Path, *, stop: Sequence[str] | None = None) -
     if not text.strip():
         raise TemplateError(f"{path}:1: the TEMPLATE file is empty", hint="Write the Go TEMPLATE.")
     stops = list(stop) if stop is not None else _sibling_stops(path)
+    prefix, eot = "", stops[0] if stops else ""
+    if not stops:
+        # No stop parameters given: read the end of turn off Go renderings of the TEMPLATE, so
+        # training completions end with it and the model learns to stop.
+        from ollama_tune.templates.ollama_source import answer_frame
+
+        prefix, eot = answer_frame(text, stops)
+        stops = [eot.strip()] if eot.strip() else []
     return OllamaTemplate(
         "custom",
         text,
@@ -306,7 +314,8 @@ def load_template_file(path: str | Path, *, stop: Sequence[str] | None = None) -
         None,
         "file",
         [f"TEMPLATE from {path}"],
-        end_of_turn=stops[0] if stops else "",
+        answer_prefix=prefix,
+        end_of_turn=eot,
     )
 
 

@@ -18,7 +18,15 @@ from typing import Any
 
 from ollama_tune.errors import TemplateError
 from ollama_tune.templates.jinja import render_jinja, strip_bos
-from ollama_tune.templates.layout import DATE_MARK, Layout, OllamaTemplate, dates_in, is_iso
+from ollama_tune.templates.layout import (
+    _SPECIAL,
+    DATE_MARK,
+    Layout,
+    OllamaTemplate,
+    dates_in,
+    first_special,
+    is_iso,
+)
 
 TEMPLATE_FILE_HINT = (
     "Write the Ollama TEMPLATE yourself (Go text/template over .System and .Messages; see "
@@ -27,11 +35,6 @@ TEMPLATE_FILE_HINT = (
 )
 
 _MARK = {"system": "SYSQZ{}", "user": "USRQZ{}", "assistant": "ASTQZ{}"}
-# Special-token shapes used to find the end-of-turn token in what follows an answer.
-_SPECIAL = re.compile(
-    r"<\|[^<>|\s]{1,48}\|>|<｜[^<>｜]{1,48}｜>|</s>|<[a-z][a-z_]{1,30}>|\[/?[A-Z_]{2,24}\]"
-    r"|<\|[a-z_]+>|<[a-z_]+\|>"
-)
 _KWARGS_CANDIDATES: tuple[dict[str, Any], ...] = ({}, {"enable_thinking": False})
 
 
@@ -233,17 +236,6 @@ def _end_of_turn(p: _Prober, layout: Layout) -> tuple[str, str, bool, bool]:
         if cut:
             return lead, text[:cut], True, native
     return lead, p.eos, False, native
-
-
-def first_special(text: str, eos: str) -> int:
-    """End offset of the first special token (or EOS) in `text`; 0 when there is none."""
-    ends = []
-    m = _SPECIAL.search(text)
-    if m:
-        ends.append((m.start(), m.end()))
-    if eos and eos in text:
-        ends.append((text.find(eos), text.find(eos) + len(eos)))
-    return min(ends)[1] if ends else 0
 
 
 def _common_prefix(a: str, b: str) -> str:

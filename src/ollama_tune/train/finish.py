@@ -83,8 +83,9 @@ def _write_files(
     # The TEMPLATE the training text was rendered through ships as is (one source of truth).
     tmpl = getattr(train_rows, "template", None)
     eot = tmpl.end_of_turn if tmpl is not None else end_of_turn(tokenizer)
-    stops = tmpl.stop if tmpl is not None else [t for t in (eot, tokenizer.eos_token) if t]
-    stops = list(dict.fromkeys(stops))
+    stops = list(
+        dict.fromkeys([*(tmpl.stop if tmpl is not None else []), *_turn_ends(eot, tokenizer)])
+    )
     resolved = config.to_json() | {
         "device": result.device,
         "precision": result.precision,
@@ -126,3 +127,13 @@ def _write_files(
         schedule=result.schedule,
         best=result.best,
     )
+
+
+def _turn_ends(eot: str, tokenizer: Any) -> list[str]:
+    """The end-of-turn the completions were trained with, and EOS, when they are special tokens.
+
+    A plain-text end of turn ("\n\n" in some templates) would cut answers short as a stop;
+    the TEMPLATE's own stop parameters cover those."""
+    special = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    special |= set((getattr(tokenizer, "get_added_vocab", dict)() or {}).keys())
+    return [t for t in (eot.strip() if eot else "", tokenizer.eos_token) if t and t in special]
