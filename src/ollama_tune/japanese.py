@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +19,22 @@ _JA = re.compile(
 )
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+
+def _counter(chars: re.Pattern[str]) -> re.Pattern[str]:
+    """Runs of everything *outside* a character class: deleting them leaves the class's
+    characters, so `len(sub)` counts them without a list per character (ten times faster)."""
+    return re.compile("[^" + chars.pattern[1:-1] + "]+")
+
+
+_NOT_KANA, _NOT_JA = _counter(_KANA), _counter(_JA)
+_NOT_HANGUL, _NOT_LATIN = _counter(_HANGUL), _counter(_LATIN)
+
+
+def _count(others: re.Pattern[str], text: str) -> int:
+    return len(others.sub("", text))
+
+
 # Range markers people write between numbers: 5〜7, 5～7, 5~7, 5-7, 5－7, 5から7.
 _RANGE = re.compile(r"(\d)\s*(?:〜|～|~|-|−|–|—|－|ー|から)\s*(\d)")
 _DIGIT_COMMA = re.compile(r"(?<=\d)[,，](?=\d{3})")
@@ -48,39 +65,38 @@ _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
 
 def strip_code(text: str) -> str:
     """Drop fenced and inline code: a Python answer explained in Japanese is Japanese."""
-    return _CODE.sub(" ", text)
+    return _CODE.sub(" ", text) if "`" in text else text
 
 
-def _letters(text: str) -> list[str]:
-    return [c for c in strip_code(text) if c.isalpha()]
+def _letters(text: str) -> str:
+    # filter() with the C method: `data check` runs this on every answer.
+    return "".join(filter(str.isalpha, strip_code(text)))
 
 
 def japanese_ratio(text: str) -> float:
     """Share of letters that are Japanese script (kana or kanji); digits/punctuation ignored."""
-    letters = "".join(_letters(text))
+    letters = _letters(text)
     if not letters:
         return 0.0
-    return len(_JA.findall(letters)) / len(letters)
+    return _count(_NOT_JA, letters) / len(letters)
 
 
 def detect_language(text: str) -> Language:
     """Coarse script-based language of a text: enough to tell a Japanese answer from an English
     one (the most common failure of small models), not a general language identifier."""
-    # Counted with findall over the letters joined: `data check` runs this on every row.
-    letters = "".join(_letters(text))
+    letters = _letters(text)
     if len(letters) < 2:
         return "unknown"
     n = len(letters)
-    kana = len(_KANA.findall(letters))
-    ja = len(_JA.findall(letters))
-    hangul = len(_HANGUL.findall(letters))
-    latin = len(_LATIN.findall(letters))
+    # Each script counted only when the earlier ones did not decide.
+    ja = _count(_NOT_JA, letters)
     if ja / n >= 0.3:
+        kana = _count(_NOT_KANA, letters)
         # Kanji without any kana reads as Chinese.
         return "ja" if kana > 0 or ja / n < 0.5 or kana / max(ja, 1) > 0.05 else "zh"
-    if hangul / n >= 0.3:
+    if _count(_NOT_HANGUL, letters) / n >= 0.3:
         return "ko"
-    if latin / n >= 0.6:
+    if _count(_NOT_LATIN, letters) / n >= 0.6:
         return "en"
     return "other"
 
@@ -108,20 +124,31 @@ def sentence_endings(text: str) -> list[Ending]:
     List items ("1. マイページから返品申請") and non-Japanese sentences count as "other":
     noun-phrase steps are fine in a polite answer.
     """
-    out: list[Ending] = []
+    return [e for e, s in _endings(text) if japanese_ratio(s) >= 0.5]
+
+
+def _endings(text: str) -> Iterator[tuple[Ending, str]]:
+    """Each sentence's ending with the sentence, before the script test (the costly part)."""
     for raw in _SENTENCE_SPLIT.split(text):
         if _LIST_ITEM.match(raw) and not raw.rstrip().endswith("。"):
             continue
         s = _TRAILING.sub("", raw.strip())
-        if not s or japanese_ratio(s) < 0.5:
+        if s:
+            polite = _POLITE_END.search(s)
+            yield ("polite" if polite else "plain" if _PLAIN_END.search(s) else "other"), s
+
+
+def mixes_politeness(text: str) -> bool:
+    """`politeness(text).mixed`, testing a sentence's script only when its ending would decide
+    something, and stopping at the first sentence of the second kind."""
+    seen: set[Ending] = set()
+    for ending, s in _endings(text):
+        if ending == "other" or ending in seen or japanese_ratio(s) < 0.5:
             continue
-        if _POLITE_END.search(s):
-            out.append("polite")
-        elif _PLAIN_END.search(s):
-            out.append("plain")
-        else:
-            out.append("other")
-    return out
+        seen.add(ending)
+        if len(seen) == 2:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

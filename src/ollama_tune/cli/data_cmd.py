@@ -128,6 +128,36 @@ def _print_issues(issues: list[Issue], title: str) -> None:
         )
 
 
+# Up to this many, `data check` shows every issue; beyond, counts by code and the first ones.
+_MAX_TABLE = 200
+
+
+def _print_check_issues(issues: list[Issue]) -> None:
+    if len(issues) <= _MAX_TABLE:
+        if issues:
+            console.print(_issue_table(issues, "data check"))
+        return
+    from collections import Counter
+
+    # A table of thousands of rows is unreadable (and takes seconds to draw): summarise.
+    counts = Counter((i.severity, i.code) for i in issues)
+    summary = Table(title=f"data check: {len(issues)} issues by kind", expand=False)
+    for name in ("severity", "code", "rows"):
+        summary.add_column(name, justify="right" if name == "rows" else "left")
+    order = ("error", "warning", "note")
+    for (sev, code), n in sorted(counts.items(), key=lambda kv: (order.index(kv[0][0]), -kv[1])):
+        summary.add_row(sev, code, str(n))
+    console.print(summary)
+    first = sorted(issues, key=lambda i: order.index(i.severity))[:_MAX_SHOWN]
+    console.print(_issue_table(first, f"the first {len(first)} (errors first)"))
+    console.print(
+        f"… and {len(issues) - len(first)} more (`ollama-tune data check FILE --json` "
+        "lists every one)",
+        highlight=False,
+        markup=False,
+    )
+
+
 @data_app.command("check")
 def check(
     files: list[Path] = FILES,
@@ -156,8 +186,7 @@ def check(
     if as_json:
         print_json(result.to_dict())
         return 0 if result.ok else 1
-    if result.issues:
-        console.print(_issue_table(result.issues, "data check"))
+    _print_check_issues(result.issues)
     colour = "green" if result.ok else "red"
     console.print(
         f"[{colour}]{len(result.errors)} error(s), {len(result.warnings)} warning(s)[/{colour}] — "

@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ollama_tune.data.dedup import canonical, find_duplicates, grams, jaccard
+from ollama_tune.data.dedup import canonical, find_duplicate_keys, grams, jaccard
 from ollama_tune.data.issues import Issue, IssueViews, LoadResult, sort_issues
 from ollama_tune.data.loader import load_examples
 from ollama_tune.data.model import Example
 from ollama_tune.data.row_checks import (
+    answer_languages,
     business_phones,
     language_mismatches,
     personal_data,
     text_problems,
 )
-from ollama_tune.data.split import row_text
 from ollama_tune.data.tokens import TokenCounter, estimate_counter, tokenizer_counter
 
 MIN_ROWS_ERROR = 10
@@ -70,11 +70,35 @@ def _lines(examples: Sequence[Example], idx: Sequence[int]) -> str:
     return ", ".join(str(examples[i].source) for i in idx[:8]) + (" …" if len(idx) > 8 else "")
 
 
-def duplicate_issues(examples: Sequence[Example]) -> list[Issue]:
+@dataclass
+class CanonicalKeys:
+    """`canonical` text of each row (its non-system turns), prompt and answer."""
+
+    row: list[str]
+    prompt: list[str]
+    answer: list[str]
+
+
+def canonical_keys(examples: Sequence[Example]) -> CanonicalKeys:
+    """Each turn normalised once for all three keys: `canonical` drops the newlines that join
+    turns, so the key of joined turns is the keys of the turns joined."""
+    keys = CanonicalKeys([], [], [])
+    for ex in examples:
+        turns = [canonical(m.content) for m in ex.messages]
+        last = ex.answer_index
+        keys.row.append(
+            "".join(t for t, m in zip(turns, ex.messages, strict=True) if m.role != "system")
+        )
+        keys.prompt.append("".join(turns[:last]))
+        keys.answer.append(turns[last])
+    return keys
+
+
+def duplicate_issues(examples: Sequence[Example], keys: CanonicalKeys | None = None) -> list[Issue]:
     """Each copy of a row points at its first; each row of a near-duplicate group at the
     first row of the group it resembles."""
     out: list[Issue] = []
-    found = find_duplicates([row_text(e) for e in examples])
+    found = find_duplicate_keys((keys or canonical_keys(examples)).row)
     for group in found.groups:
         out += [
             Issue(
@@ -101,18 +125,21 @@ def duplicate_issues(examples: Sequence[Example]) -> list[Issue]:
     return out
 
 
-def conflict_issues(examples: Sequence[Example]) -> list[Issue]:
+def conflict_issues(examples: Sequence[Example], keys: CanonicalKeys | None = None) -> list[Issue]:
     """Same question, answers that disagree; and one answer given to many questions."""
+    keys = keys or canonical_keys(examples)
     out: list[Issue] = []
     by_question: dict[str, list[int]] = defaultdict(list)
     by_answer: dict[str, list[int]] = defaultdict(list)
-    for i, ex in enumerate(examples):
-        by_question[canonical("\n".join(m.content for m in ex.prompt_messages))].append(i)
-        by_answer[canonical(ex.answer)].append(i)
+    for i, (prompt, answer) in enumerate(zip(keys.prompt, keys.answer, strict=True)):
+        by_question[prompt].append(i)
+        by_answer[answer].append(i)
     for idx in by_question.values():
-        first = grams(canonical(examples[idx[0]].answer))
+        if len(idx) < 2:
+            continue
+        first = grams(keys.answer[idx[0]])
         for j in idx[1:]:
-            if jaccard(first, grams(canonical(examples[j].answer))) < 0.8:
+            if jaccard(first, grams(keys.answer[j])) < 0.8:
                 out.append(
                     Issue(
                         "warning",
@@ -168,23 +195,46 @@ def size_issues(load: LoadResult, paths: Sequence[str | Path]) -> list[Issue]:
 
 def validate_dataset(config: CheckConfig) -> CheckResult:
     """Load every file and run every check; never stops at the first problem."""
-    load = load_examples(
-        config.paths, format=config.format, encoding=config.encoding, mapping=config.mapping
-    )
-    examples = load.examples
-    counter: TokenCounter = (
-        tokenizer_counter(config.tokenizer) if config.tokenizer else estimate_counter
-    )
-    issues = list(load.issues)
-    issues += size_issues(load, config.paths)
-    issues += duplicate_issues(examples)
-    issues += conflict_issues(examples)
-    issues += language_mismatches(examples)
+    from ollama_tune.data import forked
+
+    with forked.gc_paused():
+        load = load_examples(
+            config.paths, format=config.format, encoding=config.encoding, mapping=config.mapping
+        )
+        examples = load.examples
+        counter: TokenCounter = (
+            tokenizer_counter(config.tokenizer) if config.tokenizer else estimate_counter
+        )
+        issues = list(load.issues) + size_issues(load, config.paths)
+        # Large sets: the data-set-wide checks run in a forked child beside the per-row ones.
+        run = forked.start if len(examples) >= FORK_ROWS else (lambda fn: fn)
+        set_wide = run(lambda: _set_issues(examples))
+        rows, counts = _row_issues(examples, counter, config)
+        issues += set_wide() + rows
+    if config.strict:
+        issues = [i.as_error() if i.severity == "warning" else i for i in issues]
+    return CheckResult(load, sort_issues(issues), counts, tokens_estimated=not config.tokenizer)
+
+
+# Below this many rows a fork costs more than it saves.
+FORK_ROWS = 20_000
+
+
+def _set_issues(examples: Sequence[Example]) -> list[Issue]:
+    keys = canonical_keys(examples)
+    return duplicate_issues(examples, keys) + conflict_issues(examples, keys)
+
+
+def _row_issues(
+    examples: Sequence[Example], counter: TokenCounter, config: CheckConfig
+) -> tuple[list[Issue], list[int]]:
+    langs = answer_languages(examples)
+    issues = language_mismatches(examples, langs)
     business = business_phones(examples)
     counts = []
-    for ex in examples:
+    for ex, lang in zip(examples, langs, strict=True):
         issues += personal_data(ex, business)
-        issues += text_problems(ex)
+        issues += text_problems(ex, lang)
         counts.append(counter(ex))
         if counts[-1] > config.max_tokens:
             how = "counted" if config.tokenizer else "estimated"
@@ -197,6 +247,4 @@ def validate_dataset(config: CheckConfig) -> CheckResult:
                     "shorten the row or raise --max-tokens (training truncates it)",
                 )
             )
-    if config.strict:
-        issues = [i.as_error() if i.severity == "warning" else i for i in issues]
-    return CheckResult(load, sort_issues(issues), counts, tokens_estimated=not config.tokenizer)
+    return issues, counts

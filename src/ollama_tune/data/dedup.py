@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from ollama_tune.data.normalize import nfkc
 
 NEAR_DUP_THRESHOLD = 0.8
 # Punctuation, symbols, spaces and controls (Unicode-aware); "_" counts as a word character.
@@ -27,7 +28,7 @@ def canonical(text: str) -> str:
     The same as `_NON_WORD.sub("", normalize_text(text))`, without collapsing the spaces the
     substitution removes anyway (this runs once per row of every data set).
     """
-    return _NON_WORD.sub("", unicodedata.normalize("NFKC", text).lower())
+    return _NON_WORD.sub("", nfkc(text).lower())
 
 
 def grams(text: str, n: int = 3) -> frozenset[str]:
@@ -65,11 +66,21 @@ def find_duplicates(texts: Sequence[str], threshold: float = NEAR_DUP_THRESHOLD)
     otherwise be compared with every other (a data set of repeated rows went quadratic).
     """
     seen: dict[str, str] = {}
-    by_text: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
+    keys: list[str] = []
+    for text in texts:
         key = seen.get(text)
         if key is None:
             key = seen[text] = canonical(text)
+        keys.append(key)
+    return find_duplicate_keys(keys, threshold)
+
+
+def find_duplicate_keys(
+    canonical_texts: Sequence[str], threshold: float = NEAR_DUP_THRESHOLD
+) -> Duplicates:
+    """`find_duplicates` on texts already passed through `canonical`."""
+    by_text: dict[str, list[int]] = {}
+    for i, key in enumerate(canonical_texts):
         by_text.setdefault(key, []).append(i)
     from ollama_tune.data.prefix_join import similar_texts
 

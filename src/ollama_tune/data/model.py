@@ -9,7 +9,7 @@ Role = Literal["system", "user", "assistant"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRef:
     """Where a row came from, so every message about it can say `file:line`."""
 
@@ -20,7 +20,7 @@ class SourceRef:
         return f"{self.path}:{self.line}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str
@@ -51,6 +51,8 @@ class Example:
 
     @property
     def answer_index(self) -> int:
+        if self.messages and self.messages[-1].role == "assistant":
+            return len(self.messages) - 1
         for i in range(len(self.messages) - 1, -1, -1):
             if self.messages[i].role == "assistant":
                 return i

@@ -1,4 +1,5 @@
-"""Surrounding whitespace Ollama would strip, trimmed at load time (and counted, never silent).
+"""Text normalisation of the data stage: surrounding whitespace Ollama would strip, trimmed at
+load time (and counted, never silent), and NFKC with an ASCII fast path.
 
 Ollama's Modelfile parser trims the whitespace around SYSTEM and MESSAGE values with Go's
 `unicode.IsSpace`, so a trailing full-width space (U+3000, common in Japanese text) cannot
@@ -8,6 +9,8 @@ were trimmed and where.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 # Go's unicode.IsSpace: \t \n \v \f \r, space, U+0085, U+00A0 and the Unicode Z categories.
 GO_SPACE = (
@@ -23,3 +26,8 @@ def trim(text: str) -> str:
 def untrimmed(texts: list[str]) -> bool:
     """True when any text has surrounding whitespace that `trim` removes."""
     return any(t != trim(t) for t in texts)
+
+
+def nfkc(text: str) -> str:
+    """NFKC; ASCII text is already normal (most English rows skip the work)."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)

@@ -6,7 +6,8 @@ Text is NFKC-normalised first so full-width digits (０９０－１２３４－�
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from ollama_tune.data.normalize import nfkc
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Japanese numbers: mobile 090-1234-5678, landline 03-1234-5678, toll-free 0120-123-456,
@@ -18,17 +19,19 @@ _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
 
 def normalize(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
+    return nfkc(text)
 
 
-def emails(text: str) -> list[str]:
-    return _EMAIL.findall(normalize(text))
+def emails(text: str, normalized: bool = False) -> list[str]:
+    """`normalized`: the caller already passed `text` through `normalize` (one NFKC per text)."""
+    t = text if normalized else normalize(text)
+    return _EMAIL.findall(t) if "@" in t else []
 
 
-def phone_numbers(text: str) -> list[str]:
+def phone_numbers(text: str, normalized: bool = False) -> list[str]:
     """Phone-number-shaped strings with 10-11 digits (Japanese numbering), as written."""
     out = []
-    for m in _PHONE.finditer(normalize(text)):
+    for m in _PHONE.finditer(text if normalized else normalize(text)):
         digits = re.sub(r"\D", "", m.group())
         digits = "0" + digits[2:] if m.group().startswith("+81") else digits
         if 10 <= len(digits) <= 11:
@@ -51,10 +54,10 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def card_numbers(text: str) -> list[str]:
+def card_numbers(text: str, normalized: bool = False) -> list[str]:
     """13-19 digit runs (spaces/hyphens allowed) that pass the Luhn check."""
     out = []
-    for m in _CARD.finditer(normalize(text)):
+    for m in _CARD.finditer(text if normalized else normalize(text)):
         digits = re.sub(r"\D", "", m.group())
         if 13 <= len(digits) <= 19 and luhn_ok(digits) and len(set(digits)) > 1:
             out.append(m.group())

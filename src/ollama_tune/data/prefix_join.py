@@ -52,7 +52,8 @@ def _dense_ids(values: Ints) -> tuple[Ints, int]:
     numpy 2's hash-based unique is several times slower on these arrays)."""
     import numpy as np
 
-    order = np.argsort(values, kind="stable")
+    # Any sort order gives the same ids; numpy's default (SIMD) sort is several times faster.
+    order = np.argsort(values)
     ordered = values[order]
     new = np.r_[True, ordered[1:] != ordered[:-1]] if len(ordered) else np.zeros(0, bool)
     ids = np.empty(len(values), dtype=np.int64)
@@ -98,7 +99,7 @@ def similar_texts(
     df = np.bincount(gid, minlength=n_grams)
     rank = np.empty(n_grams, dtype=np.int64)
     rank[np.lexsort((np.arange(n_grams), df))] = np.arange(n_grams)  # rarest first, then id
-    order = np.argsort(row * n_grams + rank[gid], kind="stable")
+    order = np.argsort(row * n_grams + rank[gid])  # keys are distinct: stability is moot
     row, gid = row[order], gid[order]
     size = np.bincount(row, minlength=len(texts))
     prefix = size - np.ceil(threshold * size).astype(np.int64) + 1

@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from ollama_tune.data import pii
 from ollama_tune.data.issues import Issue
 from ollama_tune.data.model import Example
-from ollama_tune.japanese import detect_language, mixes_digit_widths, politeness
+from ollama_tune.japanese import detect_language, mixes_digit_widths, mixes_politeness
 
 # UTF-8 read as Latin-1/CP1252 (Ã©, â€™, ã€), UTF-8 read as CP932 (縺, 繧, 繝), and U+FFFD.
 _MOJIBAKE = re.compile(
     r"â€|Ã[\u0080-\u00bf]|ã[\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]|ï¿½|[縺繧繝]|\ufffd"
 )
+_DIGIT_OR_AT = re.compile(r"[\d@]")
 # A number in at least this many rows' answers is the business's own contact, not personal data.
 BUSINESS_PHONE_ROWS = 3
 
@@ -34,7 +35,10 @@ def business_phones(examples: Sequence[Example]) -> set[str]:
 def personal_data(ex: Example, business: set[str]) -> list[Issue]:
     out = []
     for m in ex.messages:
-        for email in pii.emails(m.content):
+        text = pii.normalize(m.content)
+        if not _DIGIT_OR_AT.search(text):
+            continue  # no address, phone or card without an @ or a digit
+        for email in pii.emails(text, normalized=True):
             out.append(
                 _warn(
                     ex,
@@ -43,7 +47,7 @@ def personal_data(ex: Example, business: set[str]) -> list[Issue]:
                     "remove or mask it (e.g. user@example.com) before training",
                 )
             )
-        for phone in pii.phone_numbers(m.content):
+        for phone in pii.phone_numbers(text, normalized=True):
             if pii.phone_key(phone) not in business:
                 out.append(
                     _warn(
@@ -55,7 +59,7 @@ def personal_data(ex: Example, business: set[str]) -> list[Issue]:
                         "contact and is not flagged",
                     )
                 )
-        for card in pii.card_numbers(m.content):
+        for card in pii.card_numbers(text, normalized=True):
             out.append(
                 _warn(
                     ex,
@@ -67,7 +71,8 @@ def personal_data(ex: Example, business: set[str]) -> list[Issue]:
     return out
 
 
-def text_problems(ex: Example) -> list[Issue]:
+def text_problems(ex: Example, language: str | None = None) -> list[Issue]:
+    """`language`: the answer's, when the caller has already detected it."""
     out = []
     for m in ex.messages:
         bad = _MOJIBAKE.search(m.content)
@@ -100,7 +105,7 @@ def text_problems(ex: Example) -> list[Issue]:
                     "replace \"\"\" (e.g. with “ ” or ''')",
                 )
             )
-    if detect_language(ex.answer) == "ja" and politeness(ex.answer).mixed:
+    if (language or detect_language(ex.answer)) == "ja" and mixes_politeness(ex.answer):
         out.append(
             _warn(
                 ex,
@@ -112,9 +117,15 @@ def text_problems(ex: Example) -> list[Issue]:
     return out
 
 
-def language_mismatches(examples: Sequence[Example]) -> list[Issue]:
+def answer_languages(examples: Sequence[Example]) -> list[str]:
+    return [detect_language(ex.answer) for ex in examples]
+
+
+def language_mismatches(
+    examples: Sequence[Example], langs: Sequence[str] | None = None
+) -> list[Issue]:
     """Answers in another language than most answers (needs a clear majority)."""
-    langs = [detect_language(ex.answer) for ex in examples]
+    langs = answer_languages(examples) if langs is None else langs
     known = [lang for lang in langs if lang not in ("unknown", "other")]
     if len(known) < 5:
         return []

@@ -8,6 +8,7 @@ sheets use), and OpenAI chat `{"messages": [...]}`. A `system` key becomes a sys
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +24,8 @@ META_KEYS: tuple[str, ...] = ("augmented_from",)
 
 
 def _meta(record: dict[str, Any]) -> dict[str, object]:
+    if not any(k in record for k in META_KEYS):
+        return {}
     return {k: v for k in META_KEYS if isinstance(v := record.get(k), str) and v}
 
 
@@ -82,6 +85,24 @@ def not_text(where: str, value: Any) -> tuple[str, str] | None:
 
 def resolve_keys(keys: list[str], mapping: dict[str, str] | None) -> dict[str, str]:
     """Which field each key feeds: `--map` first, then the canonical names, then aliases."""
+    # Rows of one file share their keys: resolve each key list once.
+    return dict(_resolve_keys(tuple(keys), tuple(mapping.items()) if mapping else ()))
+
+
+@functools.lru_cache(maxsize=256)
+def _key_plan(
+    keys: tuple[str, ...], pairs: tuple[tuple[str, str], ...]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Field → key, and the keys no field takes, for one key list (rows share theirs).
+    Callers must not change the returned dict: it is cached."""
+    resolved = _resolve_keys(keys, pairs)
+    unknown = tuple(k for k in keys if k not in resolved and k not in META_KEYS)
+    return {f: k for k, f in resolved.items()}, unknown
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve_keys(keys: tuple[str, ...], pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    mapping = dict(pairs)
     out: dict[str, str] = {}
     taken: set[str] = set()
     for key in keys:
@@ -133,9 +154,8 @@ def seed_row(
     record: dict[str, Any], source: SourceRef, mapping: dict[str, str] | None
 ) -> RowOutcome:
     out = RowOutcome()
-    keys = resolve_keys(list(record), mapping)
-    by_field = {f: k for k, f in keys.items()}
-    out.unknown_keys = [k for k in record if k not in keys and k not in META_KEYS]
+    by_field, unknown = _key_plan(tuple(record), tuple(mapping.items()) if mapping else ())
+    out.unknown_keys = list(unknown)
     texts: dict[str, str] = {}
     for name in ("instruction", "input", "output", "system"):
         key = by_field.get(name)
