@@ -80,8 +80,8 @@ def _issues(path: Path, monkeypatch: Any, fork: bool) -> list[tuple[str, int, st
 def test_forked_check_finds_exactly_what_one_process_finds(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    n = checks_mod.FORK_ROWS + 500
-    path = write_jsonl(tmp_path / "big.jsonl", _rows(n))
+    path = write_jsonl(tmp_path / "big.jsonl", _rows(6000))
+    monkeypatch.setattr(checks_mod, "FORK_BYTES", path.stat().st_size)
     spawned: list[int] = []
     real_fork = os.fork
 
@@ -103,6 +103,21 @@ def test_forked_check_finds_exactly_what_one_process_finds(
     codes = {c for _, _, c, _ in plain}
     expected = {"duplicate", "near-duplicate", "personal-data", "language-mismatch"}
     assert expected | {"mixed-politeness", "mixed-digit-width"} <= codes
+
+
+def test_only_large_regular_files_are_checked_in_two_processes(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"x" * 100)
+    monkeypatch.setattr(checks_mod, "FORK_BYTES", 100)
+    assert checks_mod._large([big])
+    assert not checks_mod._large([tmp_path / "small.jsonl"])  # missing: the loader reports it
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    assert not checks_mod._large([big, fifo])  # two readers would split a FIFO's rows
+    monkeypatch.setattr(checks_mod, "FORK_BYTES", 101)
+    assert not checks_mod._large([big])
 
 
 def test_a_failing_child_falls_back_to_the_parent(monkeypatch: Any) -> None:

@@ -197,27 +197,48 @@ def validate_dataset(config: CheckConfig) -> CheckResult:
     """Load every file and run every check; never stops at the first problem."""
     from ollama_tune.data import forked
 
-    with forked.gc_paused():
-        load = load_examples(
+    counter: TokenCounter = (
+        tokenizer_counter(config.tokenizer) if config.tokenizer else estimate_counter
+    )
+
+    def load() -> LoadResult:
+        return load_examples(
             config.paths, format=config.format, encoding=config.encoding, mapping=config.mapping
         )
-        examples = load.examples
-        counter: TokenCounter = (
-            tokenizer_counter(config.tokenizer) if config.tokenizer else estimate_counter
-        )
-        issues = list(load.issues) + size_issues(load, config.paths)
-        # Large sets: the data-set-wide checks run in a forked child beside the per-row ones.
-        run = forked.start if len(examples) >= FORK_ROWS else (lambda fn: fn)
-        set_wide = run(lambda: _set_issues(examples))
-        rows, counts = _row_issues(examples, counter, config)
+
+    with forked.gc_paused():
+        # Large files: a forked child loads them too and runs the data-set-wide checks beside
+        # the per-row ones here. Each process builds its own rows: sharing them would make
+        # both copy every page they touch (measured slower than loading twice).
+        run = forked.start if _large(config.paths) else (lambda fn: fn)
+        set_wide = run(lambda: _set_issues(load().examples))
+        loaded = load()
+        issues = list(loaded.issues) + size_issues(loaded, config.paths)
+        rows, counts = _row_issues(loaded.examples, counter, config)
         issues += set_wide() + rows
     if config.strict:
         issues = [i.as_error() if i.severity == "warning" else i for i in issues]
-    return CheckResult(load, sort_issues(issues), counts, tokens_estimated=not config.tokenizer)
+    return CheckResult(loaded, sort_issues(issues), counts, tokens_estimated=not config.tokenizer)
 
 
-# Below this many rows a fork costs more than it saves.
-FORK_ROWS = 20_000
+# Below this size (≈20,000 short rows) a second process costs more than it saves.
+FORK_BYTES = 4_000_000
+
+
+def _large(paths: Sequence[str | Path]) -> bool:
+    """Regular files only: a FIFO or device read by two processes would be split between them."""
+    import stat
+
+    total = 0
+    for p in paths:
+        try:
+            st = Path(p).stat()
+        except OSError:
+            return False  # the loader says what is wrong with it
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        total += st.st_size
+    return total >= FORK_BYTES
 
 
 def _set_issues(examples: Sequence[Example]) -> list[Issue]:
