@@ -139,12 +139,13 @@ def _print_check_issues(issues: list[Issue]) -> None:
         return
     from collections import Counter
 
+    from ollama_tune.data.issues import SEVERITIES as order
+
     # A table of thousands of rows is unreadable (and takes seconds to draw): summarise.
     counts = Counter((i.severity, i.code) for i in issues)
     summary = Table(title=f"data check: {len(issues)} issues by kind", expand=False)
     for name in ("severity", "code", "rows"):
         summary.add_column(name, justify="right" if name == "rows" else "left")
-    order = ("error", "warning", "note")
     for (sev, code), n in sorted(counts.items(), key=lambda kv: (order.index(kv[0][0]), -kv[1])):
         summary.add_row(sev, code, str(n))
     console.print(summary)

@@ -15,6 +15,8 @@ from ollama_tune.data.model import Example, SourceRef
 
 # A note reports what the loader normalised (e.g. trimmed whitespace); it is never a problem.
 Severity = Literal["error", "warning", "note"]
+# The order a person fixes them in.
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "note")
 
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -119,7 +121,7 @@ def sort_issues(issues: list[Issue]) -> list[Issue]:
         key=lambda i: (
             i.source.path,
             i.source.line,
-            ("error", "warning", "note").index(i.severity),
+            SEVERITIES.index(i.severity),
             i.code,
         ),
     )
