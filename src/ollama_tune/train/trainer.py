@@ -41,7 +41,8 @@ def build_trainer(
     recall = _recall_callback(config, tokenizer, val_examples) if has_eval else None
     args = sft_args(config, plan, has_eval, recall=recall is not None)
     trainer_class: Any = SFTTrainer
-    if not plan.cuda and not plan.unsloth:
+    cpu_paths = not plan.cuda and not plan.unsloth
+    if cpu_paths:
         from ollama_tune.train import speed
 
         speed.use_packed_attention(model)
@@ -63,6 +64,10 @@ def build_trainer(
         peft_config=None if plan.unsloth or config.method == "full" else lora_config(config),
         callbacks=callbacks,
     )
+    if cpu_paths and config.method != "full":
+        from ollama_tune.train.fused_lora import fuse_lora_layers
+
+        fuse_lora_layers(trainer.model)
     # Library code never prints: our callback reports instead of the console printers.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)

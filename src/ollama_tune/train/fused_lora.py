@@ -1,0 +1,98 @@
+"""One autograd node per LoRA linear layer: `x Wᵀ + b + s·(x Aᵀ) Bᵀ` with the LoRA term
+accumulated into the base GEMM's output (`addmm_`), as Unsloth's fast LoRA does on GPU.
+
+PEFT computes `result + lora_B(lora_A(x)) * scaling` as four autograd ops: the scaling multiply
+and the add each pass over the whole (tokens × out) output forward and backward, and the two
+input gradients are summed in a third pass. On CPU those passes cost ~10 % of a step (profiled
+in BENCHMARKS.md). Here the scaling is applied to the rank-r bottleneck (tokens × r) instead,
+and the LoRA gradient into `x` is accumulated into the base one in place.
+
+`FusedLoraLinear` is PEFT's own `lora.Linear` with a different `forward`: parameters,
+state dict, saving and merging are PEFT's. Anything the fused path does not cover (dropout,
+DoRA and other variants, several adapters, merged or disabled adapters, extra arguments,
+non-`nn.Linear` bases, autocast, mixed dtypes) takes PEFT's forward unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from peft.tuners.lora.layer import Linear as LoraLinear
+from torch import nn
+
+
+class _LoraLinearFn(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        lora_a: torch.Tensor,
+        lora_b: torch.Tensor,
+        scaling: float,
+    ) -> torch.Tensor:
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        xa = x2 @ lora_a.t()
+        out = torch.addmm(bias, x2, weight.t()) if bias is not None else x2 @ weight.t()
+        out.addmm_(xa, lora_b.t(), alpha=scaling)
+        ctx.save_for_backward(x2, xa, weight, lora_a, lora_b)
+        ctx.scaling, ctx.shape, ctx.has_bias = scaling, shape, bias is not None
+        return out.view(*shape[:-1], out.shape[-1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        x2, xa, weight, lora_a, lora_b = ctx.saved_tensors
+        g = grad.reshape(-1, grad.shape[-1])
+        # Gradient at the rank-r bottleneck, scaled there: (tokens × r), not (tokens × out).
+        g_mid = (g @ lora_b).mul_(ctx.scaling)
+        need = ctx.needs_input_grad
+        dx = (g @ weight).addmm_(g_mid, lora_a).view(ctx.shape) if need[0] else None
+        dw = g.t() @ x2 if need[1] else None
+        db = g.sum(0) if ctx.has_bias and need[2] else None
+        da = g_mid.t() @ x2 if need[3] else None
+        dbb = (g.t() @ xa).mul_(ctx.scaling) if need[4] else None
+        return dx, dw, db, da, dbb, None
+
+
+class FusedLoraLinear(LoraLinear):  # type: ignore[misc]
+    """PEFT's LoRA linear layer with the single-node forward above where it applies."""
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        name = self._fused_adapter(args, kwargs)
+        if name is None:
+            return super().forward(x, *args, **kwargs)  # type: ignore[no-any-return]
+        base = self.base_layer
+        weights = (base.weight, self.lora_A[name].weight, self.lora_B[name].weight)
+        # Under bf16 autocast the fused node rounded gradients about twice as far from fp32
+        # as PEFT's ops in a unit test, so autocast and mixed dtypes keep PEFT's forward.
+        if torch.is_autocast_enabled(x.device.type) or any(w.dtype != x.dtype for w in weights):
+            return super().forward(x, *args, **kwargs)  # type: ignore[no-any-return]
+        w, lora_a, lora_b = weights
+        return _LoraLinearFn.apply(x, w, base.bias, lora_a, lora_b, self.scaling[name])  # type: ignore[no-any-return]
+
+    def _fused_adapter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """The one plain LoRA adapter this call would apply, or None for PEFT's own path."""
+        if args or kwargs or self.disable_adapters or self.merged:
+            return None
+        active = [a for a in self.active_adapters if a in self.lora_A]
+        if len(active) != 1 or type(self.base_layer) is not nn.Linear:
+            return None
+        name: str = active[0]
+        if name in self.lora_variant or not isinstance(self.lora_dropout[name], nn.Identity):
+            return None
+        if getattr(self, "fan_in_fan_out", False):
+            return None
+        return name
+
+
+def fuse_lora_layers(model: nn.Module) -> int:
+    """Give every PEFT LoRA linear layer of `model` the fused forward; returns how many."""
+    count = 0
+    for module in model.modules():
+        if type(module) is LoraLinear:
+            module.__class__ = FusedLoraLinear
+            count += 1
+    return count
