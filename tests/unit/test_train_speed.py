@@ -93,9 +93,8 @@ def test_compact_loss_equals_trls_loss_gradients_and_metrics(
 ) -> None:
     from trl import SFTTrainer
 
-    from ollama_tune.train.speed import CompactLossSFTTrainer
-
     from ollama_tune.train.fused_lora import FusedLoraLinear
+    from ollama_tune.train.speed import CompactLossSFTTrainer
 
     trainer = _cpu_trainer(tiny_model_dir, tmp_path)
     assert isinstance(trainer, CompactLossSFTTrainer)
