@@ -61,21 +61,23 @@ class FusedLoraLinear(LoraLinear):  # type: ignore[misc]
     """PEFT's LoRA linear layer with the single-node forward above where it applies."""
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        name = self._fused_adapter(args, kwargs)
+        name = self._fused_adapter(x, args, kwargs)
         if name is None:
             return super().forward(x, *args, **kwargs)  # type: ignore[no-any-return]
-        base = self.base_layer
-        weights = (base.weight, self.lora_A[name].weight, self.lora_B[name].weight)
-        # Under bf16 autocast the fused node rounded gradients about twice as far from fp32
-        # as PEFT's ops in a unit test, so autocast and mixed dtypes keep PEFT's forward.
-        if torch.is_autocast_enabled(x.device.type) or any(w.dtype != x.dtype for w in weights):
-            return super().forward(x, *args, **kwargs)  # type: ignore[no-any-return]
-        w, lora_a, lora_b = weights
-        return _LoraLinearFn.apply(x, w, base.bias, lora_a, lora_b, self.scaling[name])  # type: ignore[no-any-return]
+        base, lora_a, lora_b = self.base_layer, self.lora_A[name], self.lora_B[name]
+        return _LoraLinearFn.apply(  # type: ignore[no-any-return]
+            x, base.weight, base.bias, lora_a.weight, lora_b.weight, self.scaling[name]
+        )
 
-    def _fused_adapter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    def _fused_adapter(
+        self, x: torch.Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> str | None:
         """The one plain LoRA adapter this call would apply, or None for PEFT's own path."""
         if args or kwargs or self.disable_adapters or self.merged:
+            return None
+        # Under bf16 autocast the fused node rounded gradients about twice as far from fp32
+        # as PEFT's ops in a unit test, so autocast keeps PEFT's forward.
+        if torch.is_autocast_enabled(x.device.type):
             return None
         active = [a for a in self.active_adapters if a in self.lora_A]
         if len(active) != 1 or type(self.base_layer) is not nn.Linear:
@@ -85,7 +87,8 @@ class FusedLoraLinear(LoraLinear):  # type: ignore[misc]
             return None
         if getattr(self, "fan_in_fan_out", False):
             return None
-        return name
+        weights = (self.base_layer.weight, self.lora_A[name].weight, self.lora_B[name].weight)
+        return name if all(w.dtype == x.dtype for w in weights) else None
 
 
 def fuse_lora_layers(model: nn.Module) -> int:

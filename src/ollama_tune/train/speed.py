@@ -42,18 +42,12 @@ def packed_sdpa(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """SDPA per packed sequence; exactly transformers' SDPA for anything else (padded, cached)."""
-    bounds = kwargs.get("cu_seq_lens_q")
-    if bounds is None or query.shape[0] != 1 or key.shape[2] != query.shape[2]:
+    sizes = _packed_sizes(kwargs.get("cu_seq_lens_q"), query, key)
+    if sizes is None:
         return sdpa_attention_forward(  # type: ignore[no-any-return]
             module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs
         )
     dtype = query.dtype
-    cuts = [int(x) for x in bounds.tolist()]
-    sizes = [e - s for s, e in pairwise(cuts)]
-    if cuts[0] != 0 or cuts[-1] != query.shape[2]:
-        return sdpa_attention_forward(  # type: ignore[no-any-return]
-            module, query, key, value, attention_mask, dropout, scaling, is_causal, **kwargs
-        )
     # split, not slices: its backward is one cat, where each slice's allocates a zeroed copy.
     pieces = [t.float().split(sizes, dim=2) for t in (query, key, value)]
     with torch.autocast(query.device.type, enabled=False):
@@ -62,7 +56,18 @@ def packed_sdpa(
             for q, k, v, n in zip(*pieces, sizes, strict=True)
             if n > 0
         ]
+    # sdpa_attention_forward returns (batch, seq, heads, dim): sequences join along dim 1.
     return torch.cat(parts, dim=1).to(dtype), None
+
+
+def _packed_sizes(bounds: Any, query: torch.Tensor, key: torch.Tensor) -> list[int] | None:
+    """Lengths of the packed sequences, or None where the batch is not one whole packed row."""
+    if bounds is None or query.shape[0] != 1 or key.shape[2] != query.shape[2]:
+        return None
+    cuts = [int(x) for x in bounds.tolist()]
+    if cuts[0] != 0 or cuts[-1] != query.shape[2]:
+        return None
+    return [e - s for s, e in pairwise(cuts)]
 
 
 def use_packed_attention(model: Any) -> bool:
