@@ -18,6 +18,8 @@ Peak RSS is per process; RSS is also sampled every `--rss-every` steps to show g
 
     python bench/bench_train.py [--steps 8] [--repeat 2] [--setting equal defaults same]
     python bench/bench_train.py --mode ours --steps 1000 --batch 1 --seq 256 --rss-every 50
+    python bench/bench_train.py --mode ours --shape 1b --steps 3 --batch 4 --seq 512 --rss-every 1
+    python bench/bench_train.py --mode ours --steps 6 --batch 4 --seq 512 [--no-fused-head]
 """
 
 from __future__ import annotations
@@ -37,6 +39,16 @@ LORA_R = 8
 # setting -> (plain batch, ours batch, max tokens per row)
 SETTINGS = {"equal": (4, 4, 512), "defaults": (8, 4, 512), "same": (2, 2, 256)}
 RSS: list[tuple[int, float]] = []
+# --shape: random weights in another model's shape (memory and speed depend on shapes only).
+SHAPES = {
+    "1b": {  # Llama-3.2-1B's body on SmolLM2's vocabulary: 1.07 B parameters
+        "hidden_size": 2048,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+    }
+}
 
 
 def _rss_mb() -> float:
@@ -57,10 +69,32 @@ def _auto_bf16() -> bool:
     return _cpu_has_native_bf16()
 
 
-def ours(steps: int, batch: int, seq: int, bf16: bool, rss_every: int) -> None:
+def _shaped_model(tmp: Path, shape: str) -> str:
+    """The base model to train: SmolLM2-135M, or random weights of a `SHAPES` entry."""
+    if shape == "135m":
+        return "smollm2-135m"
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from ollama_tune.models import resolve_base_model
+
+    hf_dir = str(resolve_base_model("smollm2-135m").hf_dir)
+    config = LlamaConfig.from_pretrained(hf_dir)
+    for key, value in SHAPES[shape].items():
+        setattr(config, key, value)
+    config.head_dim = config.hidden_size // config.num_attention_heads
+    torch.manual_seed(0)
+    out = tmp / f"random-{shape}"
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(hf_dir).save_pretrained(str(out))
+    return str(out)
+
+
+def ours(steps: int, batch: int, seq: int, bf16: bool, rss_every: int, shape: str = "135m") -> None:
     from ollama_tune.train import TrainConfig, train_lora
 
     with tempfile.TemporaryDirectory() as tmp:
+        base = _shaped_model(Path(tmp), shape)
         # One validation row: evaluation is not part of the comparison.
         val = Path(tmp) / "val.jsonl"
         val.write_text((DATA / "test.jsonl").read_text(encoding="utf-8").splitlines()[0] + "\n")
@@ -68,7 +102,7 @@ def ours(steps: int, batch: int, seq: int, bf16: bool, rss_every: int) -> None:
             TrainConfig(
                 data=[DATA / "train.jsonl"],
                 test_data=val,
-                base_model="smollm2-135m",
+                base_model=base,
                 output=Path(tmp) / "run",
                 max_steps=steps,
                 batch_size=batch,
@@ -82,6 +116,7 @@ def ours(steps: int, batch: int, seq: int, bf16: bool, rss_every: int) -> None:
             on_log=lambda rec: _sample_rss(int(rec.get("step", 0)), rss_every),
         )
         logs = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+        run = json.loads((res.run_dir / "run.json").read_text())
     # The run's own figure: tokens seen / seconds spent in training steps (no eval, no load).
     end = next(r for r in reversed(logs) if "train_runtime" in r)
     emit(
@@ -89,6 +124,8 @@ def ours(steps: int, batch: int, seq: int, bf16: bool, rss_every: int) -> None:
             "tokens_per_s": end["tokens_per_s"],
             "steps": res.steps,
             "precision": res.precision,
+            "shape": shape,
+            "gradient_checkpointing": run["config"]["gradient_checkpointing"],
             "rss": RSS,
         }
     )
@@ -259,13 +296,24 @@ def main() -> None:
     ap.add_argument("--setting", nargs="+", choices=list(SETTINGS), default=["equal", "defaults"])
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     ap.add_argument("--rss-every", type=int, default=4, help="sample RSS every N steps")
+    ap.add_argument("--shape", choices=["135m", *SHAPES], default="135m", help="--mode ours only")
+    ap.add_argument(
+        "--no-fused-head", action="store_true", help="--mode ours: logits path, not train.linear_ce"
+    )
     a = ap.parse_args()
     if a.mode == "matmul":
         matmul_rate()
         return
     if a.mode:
         bf16 = _auto_bf16() if a.precision == "auto" else a.precision == "bf16"
-        (ours if a.mode == "ours" else plain)(a.steps, a.batch, a.seq, bf16, a.rss_every)
+        if a.mode == "ours":
+            if a.no_fused_head:  # for A/B runs of train.linear_ce: no model type qualifies
+                from ollama_tune.train import linear_ce
+
+                linear_ce.PLAIN_HEAD_TYPES = frozenset()
+            ours(a.steps, a.batch, a.seq, bf16, a.rss_every, a.shape)
+        else:
+            plain(a.steps, a.batch, a.seq, bf16, a.rss_every)
         return
     for setting in a.setting:
         compare(Path(__file__), setting, a.steps, a.repeat, a.precision)

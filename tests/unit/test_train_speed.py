@@ -60,7 +60,7 @@ def test_packed_attention_runs_per_row_and_matches_each_row_alone(
     assert [n for n, _ in calls] == [17, 17]
 
 
-def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path) -> Any:
+def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path, bf16: bool = False) -> Any:
     from ollama_tune.data.model import Example, Message, SourceRef
     from ollama_tune.models import resolve_base_model
     from ollama_tune.train.data import encode_rows
@@ -70,7 +70,7 @@ def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path) -> Any:
         data=[tmp_path / "unused.jsonl"], base_model=str(tiny_model_dir), output=tmp_path / "run"
     )
     # fp32 on CPU, whatever the machine has: the comparison needs exact arithmetic.
-    plan = train_loop.Plan(False, False, False, False, False, False, rank=0, world_size=1)
+    plan = train_loop.Plan(False, bf16, False, False, False, False, rank=0, world_size=1)
     model, tok = train_loop._load(resolve_base_model(str(tiny_model_dir)), cfg, plan)
     examples = [
         Example(
@@ -89,10 +89,11 @@ def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path) -> Any:
 
 
 def test_compact_loss_equals_trls_loss_gradients_and_metrics(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from trl import SFTTrainer
 
+    from ollama_tune.train import linear_ce
     from ollama_tune.train.fused_lora import FusedLoraLinear
     from ollama_tune.train.speed import CompactLossSFTTrainer
 
@@ -113,14 +114,51 @@ def test_compact_loss_equals_trls_loss_gradients_and_metrics(
         metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
         return float(loss.detach()), [p.grad.clone() for p in lora], metrics
 
+    fused: list[int] = []
+    real = linear_ce._LinearCrossEntropyFn.apply
+    monkeypatch.setattr(
+        linear_ce._LinearCrossEntropyFn, "apply", lambda *a: fused.append(1) or real(*a)
+    )
     for kw in ({}, {"num_items_in_batch": torch.tensor(40)}):
         ours = run(CompactLossSFTTrainer.compute_loss, **kw)
         theirs = run(SFTTrainer.compute_loss, **kw)
+        # A training step of a plain-head decoder scores the head in chunks (`train.linear_ce`).
+        assert len(fused) == 1
+        fused.clear()
         assert ours[0] == pytest.approx(theirs[0], rel=1e-5), kw
         for a, b in zip(ours[1], theirs[1], strict=True):
             assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
         assert ours[2]["mean_token_accuracy"] == pytest.approx(theirs[2]["mean_token_accuracy"])
         assert ours[2]["entropy"] == pytest.approx(theirs[2]["entropy"], rel=1e-4)
+    # Evaluation asks for the logits (return_outputs): the logits path, same loss.
+    with torch.no_grad():
+        model.eval()
+        loss, outputs = CompactLossSFTTrainer.compute_loss(
+            trainer, model, dict(batch), return_outputs=True
+        )
+        want = SFTTrainer.compute_loss(trainer, model, dict(batch))
+    assert not fused and outputs.logits is not None
+    assert float(loss) == pytest.approx(float(want), rel=1e-5)
+
+
+def test_fused_head_step_keeps_the_runs_bf16_autocast(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from trl import SFTTrainer
+
+    from ollama_tune.train.speed import CompactLossSFTTrainer
+
+    trainer = _cpu_trainer(tiny_model_dir, tmp_path, bf16=True)
+    batch = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model.train()
+    seen: list[bool] = []
+    layer = next(m for m in model.modules() if type(m).__name__ == "LlamaDecoderLayer")
+    layer.register_forward_pre_hook(lambda *_: seen.append(torch.is_autocast_enabled("cpu")))
+    ours = CompactLossSFTTrainer.compute_loss(trainer, model, dict(batch))
+    assert seen == [True]  # the decoder, called directly, still ran under bf16 autocast
+    # In `train()` accelerate puts this autocast on the prepared model's forward.
+    with trainer.accelerator.autocast():
+        theirs = SFTTrainer.compute_loss(trainer, model, dict(batch))
+    assert seen == [True, True]
+    assert float(ours) == pytest.approx(float(theirs), rel=2e-2)
 
 
 def test_cpu_bf16_auto_follows_the_cpus_own_flags(

@@ -6,6 +6,8 @@ After the matmuls, two costs dominated a CPU step (SmolLM2-135M, profiled in BEN
   folding each vocabulary tile in several elementwise passes. `CompactLossSFTTrainer` asks the
   model for logits only where a label is (transformers' `logits_to_keep`) and lets the model's
   own loss function score them: the same loss, about a third of the LM-head work saved.
+  On training steps of plain-head decoders (Llama, Qwen, …) it goes further: `linear_ce`
+  scores the decoder's output a chunk at a time, so the logits never exist all at once.
 - A padding-free packed row attends through a block-diagonal mask over the whole row.
   `packed_sdpa`, registered with transformers' `AttentionInterface`, runs SDPA once per packed
   sequence (the collator's `cu_seq_lens_q`) with `is_causal=True`, in fp32: on CPU, bf16 SDPA
@@ -101,38 +103,71 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
     ) -> Any:
         labels = inputs["labels"]
         targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
-        keep = (targets != IGNORE).any(dim=0).nonzero().flatten()
-        empty = keep.numel() == 0
-        if empty:
-            # Still run the model so every DDP rank takes part in the backward pass.
-            keep = torch.zeros(1, dtype=torch.long, device=labels.device)
-        targets = targets[:, keep]
         feed = {k: v for k, v in inputs.items() if k != "labels"}
-        outputs = model(**feed, logits_to_keep=keep, use_cache=False)
-        # transformers' causal-LM loss (cross-entropy in fp32, summed / num_items_in_batch),
-        # split in two so the entropy metric reuses the log-softmax instead of redoing it.
-        logp = torch.log_softmax(outputs.logits.float(), dim=-1)
-        loss = logp.sum() * 0.0 if empty else _nll(logp, targets, num_items_in_batch)
+        parts = None if return_outputs else self._fused_head(model)
+        if parts is not None:
+            loss, outputs = self._fused_loss(parts, feed, targets, num_items_in_batch, inputs)
+        else:
+            loss, outputs = self._logits_loss(model, feed, targets, num_items_in_batch, inputs)
         # Like TRL and Trainer: the token count spans all ranks and DDP averages the gradients.
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         outputs["loss"] = loss
-        mode = "train" if model.training else "eval"
-        self._record_metrics(mode, logp.detach(), targets, inputs)
         return (loss, outputs) if return_outputs else loss
 
-    def _record_metrics(
-        self, mode: str, logp: torch.Tensor, targets: torch.Tensor, inputs: dict[str, Any]
-    ) -> None:
+    def _fused_head(self, model: Any) -> Any:
+        """`(decoder, head)` for `linear_ce` on a single-process training step, else None."""
+        from ollama_tune.train.linear_ce import head_parts
+
+        if not (model.training and torch.is_grad_enabled()) or self.accelerator.num_processes > 1:
+            return None
+        return head_parts(model)
+
+    def _fused_loss(
+        self, parts: Any, feed: dict[str, Any], targets: Any, num_items: Any, inputs: Any
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        from transformers.modeling_outputs import CausalLMOutputWithPast
+
+        from ollama_tune.train.linear_ce import linear_cross_entropy
+
+        decoder, head = parts
+        # Accelerate puts mixed precision on the wrapped model's forward, which calling the
+        # decoder directly bypasses: the same autocast is entered here.
+        with self.accelerator.autocast():
+            hidden = decoder(**feed, use_cache=False).last_hidden_state
+            result = linear_cross_entropy(hidden, head, targets, num_items)
+        self._log_metrics("train", result.count, result.correct, result.entropy, inputs)
+        return result.loss, CausalLMOutputWithPast()
+
+    def _logits_loss(
+        self, model: Any, feed: dict[str, Any], targets: Any, num_items: Any, inputs: Any
+    ) -> tuple[torch.Tensor, Any]:
+        keep = (targets != IGNORE).any(dim=0).nonzero().flatten()
+        empty = keep.numel() == 0
+        if empty:
+            # Still run the model so every DDP rank takes part in the backward pass.
+            keep = torch.zeros(1, dtype=torch.long, device=targets.device)
+        targets = targets[:, keep]
+        outputs = model(**feed, logits_to_keep=keep, use_cache=False)
+        # transformers' causal-LM loss (cross-entropy in fp32, summed / num_items_in_batch),
+        # split in two so the entropy metric reuses the log-softmax instead of redoing it.
+        logp = torch.log_softmax(outputs.logits.float(), dim=-1)
+        loss = logp.sum() * 0.0 if empty else _nll(logp, targets, num_items)
         valid = targets != IGNORE
         with torch.no_grad():
             correct = ((logp.argmax(-1) == targets) & valid).sum()
-            entropy = (_entropy(logp) * valid).sum()
+            entropy = (_entropy(logp.detach()) * valid).sum()
+        mode = "train" if model.training else "eval"
+        self._log_metrics(mode, int(valid.sum()), int(correct), float(entropy), inputs)
+        return loss, outputs
+
+    def _log_metrics(
+        self, mode: str, count: int, correct: int, entropy: float, inputs: dict[str, Any]
+    ) -> None:
         gather = self.accelerator.gather_for_metrics
-        n, correct, entropy = (gather(x).sum() for x in (valid.sum(), correct, entropy))
-        count = max(int(n), 1)
-        self._metrics[mode]["mean_token_accuracy"].append(float(correct) / count)
-        self._metrics[mode]["entropy"].append(float(entropy) / count)
+        n, right, ent = (float(gather(torch.tensor(x)).sum()) for x in (count, correct, entropy))
+        self._metrics[mode]["mean_token_accuracy"].append(right / max(n, 1.0))
+        self._metrics[mode]["entropy"].append(ent / max(n, 1.0))
         if mode == "train":
             mask = inputs.get("attention_mask")
             local = mask.sum() if mask is not None else torch.tensor(inputs["input_ids"].numel())
