@@ -25,6 +25,7 @@ def main() -> None:
     from llama_cpp import Llama
 
     from ollama_tune.runtime import GenerateOptions, open_model
+    from ollama_tune.runtime.llama_gen import amx_safe
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--questions", type=int, default=6)
@@ -34,7 +35,8 @@ def main() -> None:
     a = ap.parse_args()
     threads = a.threads
     qs = _questions(a.questions)
-    llm = Llama(str(_gguf()), n_ctx=2048, n_threads=threads, verbose=False, seed=42)
+    with amx_safe():  # the same load settings as ours (llama.cpp's AMX kernels can crash)
+        llm = Llama(str(_gguf()), n_ctx=2048, n_threads=threads, verbose=False, seed=42)
     gen = open_model(str(_gguf()), n_ctx=2048, n_threads=threads)
     opts = GenerateOptions(temperature=0.0, seed=42, max_tokens=a.max_tokens)
 

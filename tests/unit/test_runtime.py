@@ -199,3 +199,37 @@ def test_truncated_gguf_fails_with_llama_cpp_reason(tiny_gguf: Path, tmp_path: P
     assert "cannot load" in err.value.message and "re-run ollama-tune export" in (
         err.value.hint or ""
     )
+
+
+def test_amx_cpus_load_without_llamacpp_extra_buffers(
+    tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """llama.cpp's AMX repacking segfaults on the first decode on some AMX CPUs
+    (ggml-org/llama.cpp#20824): there the model loads on plain CPU buffers and still answers."""
+    from ollama_tune.runtime import llama_gen
+
+    flags = tmp_path / "cpuinfo"
+    flags.write_text(
+        "processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+    )
+    assert llama_gen.cpu_has_amx(flags)
+    flags.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma\n")
+    assert not llama_gen.cpu_has_amx(flags)
+    assert not llama_gen.cpu_has_amx(tmp_path / "missing")
+
+    for amx, env, extra in ((True, None, False), (True, "1", True), (False, None, True)):
+        monkeypatch.setattr(llama_gen, "cpu_has_amx", lambda amx=amx: amx)
+        if env is None:
+            monkeypatch.delenv(llama_gen.AMX_ENV, raising=False)
+        else:
+            monkeypatch.setenv(llama_gen.AMX_ENV, env)
+        model = open_model(str(tiny_gguf), n_ctx=256, n_threads=1)
+        try:
+            assert model.llm.model_params.use_extra_bufts is extra  # type: ignore[attr-defined]
+            if not extra:  # the safe load generates (on an AMX CPU the other would crash)
+                assert model.generate(QUESTION, GenerateOptions(max_tokens=3)).completion_tokens
+        finally:
+            model.close()
+    import llama_cpp.llama_cpp as native
+
+    assert native.llama_model_default_params().use_extra_bufts  # the library is left as it was

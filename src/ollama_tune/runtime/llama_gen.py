@@ -9,7 +9,8 @@ and generation stops on any end-of-generation token of the vocabulary (EOS, <|im
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,45 @@ from ollama_tune.runtime.base import (
 )
 
 DEFAULT_CTX = 2048
+# Set to 1 to keep llama.cpp's AMX weight repacking on a CPU where it works (see `amx_safe`).
+AMX_ENV = "OLLAMA_TUNE_LLAMA_AMX"
+
+
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    try:
+        return " amx_tile" in cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+@contextmanager
+def amx_safe() -> Iterator[None]:
+    """Models loaded inside get no extra buffer types (llama.cpp's AMX repacking) on AMX CPUs.
+
+    On AMX CPUs whose kernel enables tile data per thread (XFD), llama.cpp's AMX matmul
+    segfaults on the first decode: worker threads never request the permission
+    (ggml-org/llama.cpp#20824, fix proposed in PR #26954). Seen on this project's 2-vCPU VMs:
+    every generation crashed. Plain CPU buffers avoid the AMX kernels; `llama-cpp-python`'s
+    `Llama` has no argument for it, so its default model params are amended while it loads.
+    """
+    import llama_cpp.llama_cpp as native
+
+    real = native.llama_model_default_params
+    if os.environ.get(AMX_ENV) == "1" or not cpu_has_amx():
+        yield
+        return
+
+    def params() -> Any:
+        p = real()
+        if hasattr(p, "use_extra_bufts"):
+            p.use_extra_bufts = False
+        return p
+
+    native.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        native.llama_model_default_params = real
 
 
 class LlamaCppGenerator:
@@ -47,7 +87,7 @@ class LlamaCppGenerator:
         self.path = Path(path)
         self.name = name or self.path.name
         self.system, self.few_shots, self.stop = system, list(few_shots), list(stop)
-        with captured_native_stderr() as log:
+        with captured_native_stderr() as log, amx_safe():
             try:
                 self.llm = Llama(
                     model_path=str(self.path),

@@ -7,14 +7,21 @@ input gradients are summed in a third pass. On CPU those passes cost ~10 % of a 
 in BENCHMARKS.md). Here the scaling is applied to the rank-r bottleneck (tokens × r) instead,
 and the LoRA gradient into `x` is accumulated into the base one in place.
 
+Under autocast the node is not used (its gradients rounded about twice as far from fp32 as
+PEFT's ops in a unit test). There PEFT's own ops run, with one change: autocast casts a layer's
+input to bf16 once for the base layer and again for `lora_A`, and q, k and v (gate and up) each
+cast the same input again — six bf16 copies of the attention input kept for the backward pass.
+Here consecutive layers reading the same tensor share one cast.
+
 `FusedLoraLinear` is PEFT's own `lora.Linear` with a different `forward`: parameters,
 state dict, saving and merging are PEFT's. Anything the fused path does not cover (dropout,
 DoRA and other variants, several adapters, merged or disabled adapters, extra arguments,
-non-`nn.Linear` bases, autocast, mixed dtypes) takes PEFT's forward unchanged.
+non-`nn.Linear` bases, mixed dtypes) takes PEFT's forward unchanged.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -61,23 +68,23 @@ class FusedLoraLinear(LoraLinear):  # type: ignore[misc]
     """PEFT's LoRA linear layer with the single-node forward above where it applies."""
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        name = self._fused_adapter(x, args, kwargs)
+        name = self._plain_adapter(args, kwargs)
         if name is None:
             return super().forward(x, *args, **kwargs)  # type: ignore[no-any-return]
         base, lora_a, lora_b = self.base_layer, self.lora_A[name], self.lora_B[name]
+        if torch.is_autocast_enabled(x.device.type):
+            # PEFT's ops (autocast casts weights, cached per step), on a shared input cast.
+            shared = _shared_cast(x, torch.get_autocast_dtype(x.device.type))
+            return base(shared) + lora_b(lora_a(shared)) * self.scaling[name]  # type: ignore[no-any-return]
+        if not all(w.dtype == x.dtype for w in (base.weight, lora_a.weight, lora_b.weight)):
+            return super().forward(x, *args, **kwargs)  # type: ignore[no-any-return]
         return _LoraLinearFn.apply(  # type: ignore[no-any-return]
             x, base.weight, base.bias, lora_a.weight, lora_b.weight, self.scaling[name]
         )
 
-    def _fused_adapter(
-        self, x: torch.Tensor, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> str | None:
+    def _plain_adapter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         """The one plain LoRA adapter this call would apply, or None for PEFT's own path."""
         if args or kwargs or self.disable_adapters or self.merged:
-            return None
-        # Under bf16 autocast the fused node rounded gradients about twice as far from fp32
-        # as PEFT's ops in a unit test, so autocast keeps PEFT's forward.
-        if torch.is_autocast_enabled(x.device.type):
             return None
         active = [a for a in self.active_adapters if a in self.lora_A]
         if len(active) != 1 or type(self.base_layer) is not nn.Linear:
@@ -85,10 +92,24 @@ class FusedLoraLinear(LoraLinear):  # type: ignore[misc]
         name: str = active[0]
         if name in self.lora_variant or not isinstance(self.lora_dropout[name], nn.Identity):
             return None
-        if getattr(self, "fan_in_fan_out", False):
-            return None
-        weights = (self.base_layer.weight, self.lora_A[name].weight, self.lora_B[name].weight)
-        return name if all(w.dtype == x.dtype for w in weights) else None
+        return None if getattr(self, "fan_in_fan_out", False) else name
+
+
+# The last input cast: (source, its version, dtype, grad mode, the cast). One slot is enough:
+# the layers that read one tensor (q, k, v; gate, up) run one after another.
+_LAST_CAST: list[Any] = []
+
+
+def _shared_cast(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`x.to(dtype)`, reusing the previous call's result when it cast this very tensor."""
+    if x.dtype == dtype:
+        return x
+    key = (x._version, dtype, torch.is_grad_enabled())
+    if _LAST_CAST and _LAST_CAST[0]() is x and _LAST_CAST[1] == key:
+        return _LAST_CAST[2]  # type: ignore[no-any-return]
+    cast = x.to(dtype)
+    _LAST_CAST[:] = [weakref.ref(x), key, cast]
+    return cast
 
 
 def fuse_lora_layers(model: nn.Module) -> int:
