@@ -95,8 +95,8 @@ class FusedLoraLinear(LoraLinear):  # type: ignore[misc]
         return None if getattr(self, "fan_in_fan_out", False) else name
 
 
-# The last input cast: (source, its version, dtype, grad mode, the cast). One slot is enough:
-# the layers that read one tensor (q, k, v; gate, up) run one after another.
+# The last input cast: [weak ref to the source, (its version, dtype, grad mode), the cast].
+# One slot is enough: the layers that read one tensor (q, k, v; gate, up) run one after another.
 _LAST_CAST: list[Any] = []
 
 

@@ -26,10 +26,12 @@ import torch
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+from transformers.modeling_outputs import CausalLMOutputWithPast
 from trl import SFTTrainer
 
+from ollama_tune.train.linear_ce import IGNORE, head_parts, linear_cross_entropy
+
 PACKED_ATTENTION = "ollama_tune_packed_sdpa"
-IGNORE = -100
 
 
 def packed_sdpa(
@@ -117,8 +119,6 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
 
     def _fused_head(self, model: Any) -> Any:
         """`(decoder, head)` for `linear_ce` on a single-process training step, else None."""
-        from ollama_tune.train.linear_ce import head_parts
-
         if not (model.training and torch.is_grad_enabled()) or self.accelerator.num_processes > 1:
             return None
         return head_parts(model)
@@ -126,10 +126,6 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
     def _fused_loss(
         self, parts: Any, feed: dict[str, Any], targets: Any, num_items: Any, inputs: Any
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        from transformers.modeling_outputs import CausalLMOutputWithPast
-
-        from ollama_tune.train.linear_ce import linear_cross_entropy
-
         decoder, head = parts
         # Accelerate puts mixed precision on the wrapped model's forward, which calling the
         # decoder directly bypasses: the same autocast is entered here.
@@ -156,7 +152,7 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
         valid = targets != IGNORE
         with torch.no_grad():
             correct = ((logp.argmax(-1) == targets) & valid).sum()
-            entropy = (_entropy(logp.detach()) * valid).sum()
+            entropy = (_entropy(logp) * valid).sum()
         mode = "train" if model.training else "eval"
         self._log_metrics(mode, int(valid.sum()), int(correct), float(entropy), inputs)
         return loss, outputs
