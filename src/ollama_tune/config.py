@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import difflib
 import re
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
 )
 
 from ollama_tune.errors import UsageError
 from ollama_tune.recipe_yaml import duplicate_keys, key_node, node_for, read_yaml
+from ollama_tune.settings import Host, Section
 
 # Types llama.cpp's quantizer (through llama-cpp-python) and the converter produce.
 QUANTS: tuple[str, ...] = (
@@ -81,26 +78,6 @@ ModelRole = Literal["base", "customized", "tuned"]
 MODEL_ROLES: tuple[ModelRole, ...] = ("base", "customized", "tuned")
 
 
-def _numeric(annotation: Any) -> bool:
-    args = typing.get_args(annotation) or (annotation,)
-    return any(a in (int, float) for a in args) and bool not in args
-
-
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo like `lora_rank` must not silently use the default.
-    # `epochs: .inf` or `nan` is never meant: numbers must be finite.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _bool_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        # YAML reads `true` as a boolean and pydantic would take it as 1.
-        field = cls.model_fields.get(info.field_name or "")
-        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
-            raise ValueError(f"expected a number, got {str(value).lower()} (a YAML boolean)")
-        return value
-
-
 def _check_format(value: str | None) -> str | None:
     from ollama_tune.data.loader import FORMATS
 
@@ -109,25 +86,7 @@ def _check_format(value: str | None) -> str | None:
     return value
 
 
-def check_host(value: str | None) -> str | None:
-    """`host`, `host:port` or `http(s)://host:port`, as OLLAMA_HOST takes them."""
-    if value is None:
-        return None
-    text = value.strip()
-    candidate = text if "://" in text else f"http://{text}"
-    try:
-        parts = urlsplit(candidate)
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError as exc:
-        raise ValueError(f"malformed Ollama host {value!r} ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"malformed Ollama host {value!r}: write HOST, HOST:PORT or http://HOST:PORT"
-        )
-    return value
-
-
-class DataSection(_Section):
+class DataSection(Section):
     train: Path
     test: Path | None = None
     format: Annotated[str | None, AfterValidator(_check_format)] = None
@@ -135,7 +94,7 @@ class DataSection(_Section):
     seed: int = 42
 
 
-class CustomizeSection(_Section):
+class CustomizeSection(Section):
     system: str | None = None
     shots: int = Field(default=3, ge=0)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
@@ -145,7 +104,7 @@ class CustomizeSection(_Section):
     model_name: str | None = None
 
 
-class TrainSection(_Section):
+class TrainSection(Section):
     method: Literal["lora", "full"] = "lora"
     lora_r: int = Field(default=8, ge=1)
     lora_alpha: int = Field(default=16, ge=1)
@@ -173,7 +132,7 @@ class TrainSection(_Section):
     seed: int = 42
 
 
-class AugmentSection(_Section):
+class AugmentSection(Section):
     """`data augment` applied to the train split before training (see data/augment)."""
 
     enabled: bool = False
@@ -182,7 +141,7 @@ class AugmentSection(_Section):
     seed: int = 42
 
 
-class ExportSection(_Section):
+class ExportSection(Section):
     quants: list[Quant] = Field(default_factory=lambda: ["q8_0"])
     keep_f16: bool = False
     # Warn when a quantization loses more than this much fact recall against f16.
@@ -199,18 +158,18 @@ class ExportSection(_Section):
         return value
 
 
-class OllamaNames(_Section):
+class OllamaNames(Section):
     customized: str | None = None
     tuned: str | None = None
 
 
-class OllamaSection(_Section):
-    host: Annotated[str | None, AfterValidator(check_host)] = None
+class OllamaSection(Section):
+    host: Host = None
     names: OllamaNames = Field(default_factory=lambda: OllamaNames())
     create: Literal["auto", "always", "never"] = "auto"
 
 
-class EvalSection(_Section):
+class EvalSection(Section):
     max_tokens: int = Field(default=200, ge=1)
     gates: list[Gate] = Field(default_factory=list)
     judge: str | None = None
@@ -222,7 +181,7 @@ class EvalSection(_Section):
     models: list[ModelRole] = Field(default_factory=lambda: list(MODEL_ROLES))
 
 
-class Recipe(_Section):
+class Recipe(Section):
     """One pipeline run. Relative paths are already resolved against the recipe's folder."""
 
     name: str = "ollama-tune"

@@ -1,0 +1,56 @@
+"""The base of every stage's settings model (`TrainSettings`, `ExportSettings`, …).
+
+Each stage module owns the pydantic model of its settings; the recipe (`config.Recipe`)
+composes them, the CLI's flags are checked against their fields and run.json records them
+under the same names. This module holds only what they all share, so no stage imports another.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+
+
+def _numeric(annotation: Any) -> bool:
+    args = typing.get_args(annotation) or (annotation,)
+    return any(a in (int, float) for a in args) and bool not in args
+
+
+class Section(BaseModel):
+    """A settings model: unknown keys are errors (a typo like `lora_rank` must not silently
+    use the default) and numbers must be finite (`epochs: .inf` is never meant)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _bool_is_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # YAML reads `true` as a boolean and pydantic would take it as 1.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _numeric(field.annotation):
+            raise ValueError(f"expected a number, got {str(value).lower()} (a YAML boolean)")
+        return value
+
+
+def check_host(value: str | None) -> str | None:
+    """`host`, `host:port` or `http(s)://host:port`, as OLLAMA_HOST takes them."""
+    if value is None:
+        return None
+    text = value.strip()
+    candidate = text if "://" in text else f"http://{text}"
+    try:
+        parts = urlsplit(candidate)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise ValueError(f"malformed Ollama host {value!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"malformed Ollama host {value!r}: write HOST, HOST:PORT or http://HOST:PORT"
+        )
+    return value
+
+
+Host = Annotated[str | None, AfterValidator(check_host)]
