@@ -23,9 +23,14 @@ from pydantic import (
     field_validator,
 )
 
+from ollama_tune.data.augment.settings import AugmentSettings
+from ollama_tune.data.settings import DataSettings
 from ollama_tune.errors import UsageError
+from ollama_tune.ollama_settings import OllamaSettings
+from ollama_tune.prompt import CustomizeSettings
 from ollama_tune.recipe_yaml import duplicate_keys, key_node, node_for, read_yaml
-from ollama_tune.settings import Host, Section
+from ollama_tune.settings import Section
+from ollama_tune.train.settings import TrainSettings
 
 # Types llama.cpp's quantizer (through llama-cpp-python) and the converter produce.
 QUANTS: tuple[str, ...] = (
@@ -78,69 +83,6 @@ ModelRole = Literal["base", "customized", "tuned"]
 MODEL_ROLES: tuple[ModelRole, ...] = ("base", "customized", "tuned")
 
 
-def _check_format(value: str | None) -> str | None:
-    from ollama_tune.data.loader import FORMATS
-
-    if value is not None and value not in FORMATS:
-        raise ValueError(f"unknown data format {value!r}; use one of: {', '.join(FORMATS)}")
-    return value
-
-
-class DataSection(Section):
-    train: Path
-    test: Path | None = None
-    format: Annotated[str | None, AfterValidator(_check_format)] = None
-    test_ratio: float = Field(default=0.15, gt=0.0, lt=1.0)
-    seed: int = 42
-
-
-class CustomizeSection(Section):
-    system: str | None = None
-    shots: int = Field(default=3, ge=0)
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
-    num_ctx: int | None = Field(default=None, ge=256)
-    knowledge: bool = False
-    model_name: str | None = None
-
-
-class TrainSection(Section):
-    method: Literal["lora", "full"] = "lora"
-    lora_r: int = Field(default=8, ge=1)
-    lora_alpha: int = Field(default=16, ge=1)
-    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    # None: chosen from the number of training rows (train.config.schedule_defaults).
-    epochs: float | None = Field(default=None, gt=0.0)
-    max_steps: int | None = Field(default=None, ge=1)
-    learning_rate: float | None = Field(default=None, gt=0.0)
-    batch_size: int = Field(default=4, ge=1)
-    gradient_accumulation_steps: int = Field(default=1, ge=1)
-    max_seq_len: int = Field(default=512, ge=16)
-    qlora: bool = False
-    packing: bool = True
-    # "auto": on only when memory is short (it costs ~30% more compute).
-    gradient_checkpointing: bool | Literal["auto"] = "auto"
-    save_steps: int | None = Field(default=None, ge=1)
-    # Validation rows are carved from the training rows (never the test file); each
-    # validation answers the first N of them (None: all) and scores fact recall.
-    val_ratio: float = Field(default=0.15, gt=0.0, lt=1.0)
-    max_eval_rows: int | None = Field(default=None, ge=1)
-    val_recall: bool = True
-    val_max_tokens: int = Field(default=96, ge=1)
-    eval_steps: int | None = Field(default=None, ge=1)
-    early_stopping_patience: int | None = Field(default=None, ge=1)
-    seed: int = 42
-
-
-class AugmentSection(Section):
-    """`data augment` applied to the train split before training (see data/augment)."""
-
-    enabled: bool = False
-    n: int = Field(default=3, ge=1, le=20)
-    teacher: str | None = None  # ollama:NAME, a bundle dir or a .gguf; None = offline rules
-    seed: int = 42
-
-
 class ExportSection(Section):
     quants: list[Quant] = Field(default_factory=lambda: ["q8_0"])
     keep_f16: bool = False
@@ -156,17 +98,6 @@ class ExportSection(Section):
         if isinstance(value, list) and not value:
             raise ValueError("at least one quantization is needed")
         return value
-
-
-class OllamaNames(Section):
-    customized: str | None = None
-    tuned: str | None = None
-
-
-class OllamaSection(Section):
-    host: Host = None
-    names: OllamaNames = Field(default_factory=lambda: OllamaNames())
-    create: Literal["auto", "always", "never"] = "auto"
 
 
 class EvalSection(Section):
@@ -185,13 +116,13 @@ class Recipe(Section):
     """One pipeline run. Relative paths are already resolved against the recipe's folder."""
 
     name: str = "ollama-tune"
-    data: DataSection
+    data: DataSettings
     base_model: str = "smollm2-135m"
-    customize: CustomizeSection = Field(default_factory=lambda: CustomizeSection())
-    augment: AugmentSection = Field(default_factory=lambda: AugmentSection())
-    train: TrainSection = Field(default_factory=lambda: TrainSection())
+    customize: CustomizeSettings = Field(default_factory=lambda: CustomizeSettings())
+    augment: AugmentSettings = Field(default_factory=lambda: AugmentSettings())
+    train: TrainSettings = Field(default_factory=lambda: TrainSettings())
     export: ExportSection = Field(default_factory=lambda: ExportSection())
-    ollama: OllamaSection = Field(default_factory=lambda: OllamaSection())
+    ollama: OllamaSettings = Field(default_factory=lambda: OllamaSettings())
     eval: EvalSection = Field(default_factory=lambda: EvalSection())
     workdir: Path = Path("runs/ollama-tune")
     source: Path | None = Field(default=None, exclude=True)

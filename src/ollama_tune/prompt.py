@@ -20,10 +20,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from ollama_tune.data.model import Example
 from ollama_tune.data.tokens import estimate_tokens
 from ollama_tune.errors import UsageError
 from ollama_tune.modelfile import Modelfile, value_problem
+from ollama_tune.settings import Section
 
 MESSAGE_OVERHEAD = 8  # template tokens around each message (role markers, separators)
 # No tokenizer packs more characters than this into one token: a safe lower bound on tokens.
@@ -56,6 +59,23 @@ class PromptSettings:
     def prompt_settings(self) -> dict[str, Any]:
         """Just these fields, to hand on to another config."""
         return {f.name: getattr(self, f.name) for f in fields(PromptSettings)}
+
+
+class CustomizeSettings(Section):
+    """The recipe's `customize:` section: `PromptSettings`' user-facing fields with their
+    limits, plus the Ollama name (tests/unit/test_settings_flags.py keeps the two in step)."""
+
+    system: str | None = None
+    shots: int = Field(default=3, ge=0)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
+    num_ctx: int | None = Field(default=None, ge=256)
+    knowledge: bool = False
+    model_name: str | None = None
+
+    def prompt_settings(self) -> dict[str, Any]:
+        """The fields `PromptSettings` takes."""
+        return self.model_dump(exclude={"model_name"})
 
 
 @dataclass(kw_only=True)

@@ -11,7 +11,14 @@ import typing
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 
 def _numeric(annotation: Any) -> bool:
@@ -54,3 +61,20 @@ def check_host(value: str | None) -> str | None:
 
 
 Host = Annotated[str | None, AfterValidator(check_host)]
+
+
+def flag(field: str) -> str:
+    """The CLI flag of a settings field (`gradient_accumulation_steps` → `--gradient-…`)."""
+    return "--" + field.replace("_", "-")
+
+
+def flag_problems(exc: ValidationError) -> list[str]:
+    """A settings model's validation errors as `--flag: what is wrong, got VALUE` lines."""
+    lines = []
+    for err in exc.errors():
+        name = flag(str(err["loc"][0])) if err["loc"] else "(settings)"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        got = err.get("input")
+        shown = "" if err["type"] == "missing" or isinstance(got, dict) else f", got {got!r}"
+        lines.append(f"{name}: {msg}{shown}")
+    return lines

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -184,9 +183,9 @@ def test_qlora_without_cuda_is_a_clear_error(
 
 
 def test_invalid_settings_are_all_reported_at_once(tmp_path: Path) -> None:
-    cfg = TrainConfig(data=[], lora_r=0, learning_rate=-1.0, lora_dropout=1.5)
+    # Field values fail as the config is built, before any training starts.
     with pytest.raises(UsageError) as err:
-        train_lora(cfg)
+        train_lora(TrainConfig(data=[], lora_r=0, learning_rate=-1.0, lora_dropout=1.5))
     msg = err.value.message
     for flag in ("--data", "--lora-r", "--learning-rate", "--lora-dropout"):
         assert flag in msg
@@ -244,11 +243,11 @@ def test_early_stopping_keeps_the_best_checkpoint_and_checks_step_alignment(tmp_
 
     plan = Plan(False, False, False, False, False, False, 0, 1)
     cfg = TrainConfig(data=[tmp_path], output=tmp_path, early_stopping_patience=2, save_steps=4)
-    args = sft_args(replace(cfg, eval_steps=2), plan, has_eval=True)
+    args = sft_args(cfg.model_copy(update={"eval_steps": 2}), plan, has_eval=True)
     assert args.load_best_model_at_end and args.metric_for_best_model == "eval_loss"
     assert args.eval_steps == 2 and args.save_steps == 4 and args.use_cpu
     with pytest.raises(UsageError, match="multiple of --eval-steps 3"):
-        sft_args(replace(cfg, eval_steps=3), plan, has_eval=True)
+        sft_args(cfg.model_copy(update={"eval_steps": 3}), plan, has_eval=True)
     assert not sft_args(cfg, plan, has_eval=False).load_best_model_at_end
 
 

@@ -69,7 +69,7 @@ def test_early_stopping_exports_the_checkpoint_whose_recall_peaked(
         eval_steps=2,
         save_steps=1,
         early_stopping_patience=2,
-        test_ratio=0.2,
+        val_ratio=0.2,
     )
     result = train_lora(cfg)
     metrics = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]

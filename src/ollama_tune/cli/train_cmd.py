@@ -13,20 +13,16 @@ from typing import Any
 import typer
 
 from ollama_tune.cli import export_cmd
-from ollama_tune.errors import UsageError
+from ollama_tune.train.settings import TrainSettings
 
 
-def _auto_bool(value: str, flag: str) -> bool | str:
-    mapping: dict[str, bool | str] = {
-        "auto": "auto",
-        "on": True,
-        "true": True,
-        "off": False,
-        "false": False,
-    }
-    if value.lower() not in mapping:
-        raise UsageError(f"{flag}: expected auto, on or off; got {value!r}.", hint=f"{flag} auto")
-    return mapping[value.lower()]
+def _help(field: str, default: str | None = None) -> str:
+    """The flag's help: the settings field's description and its default."""
+    info = TrainSettings.model_fields[field]
+    shown = default or info.default
+    if isinstance(shown, bool):
+        shown = "on" if shown else "off"
+    return f"{info.description.rstrip('.')} (default: {shown})"
 
 
 def _train_command(
@@ -37,108 +33,88 @@ def _train_command(
         help="Validation rows that pick the best checkpoint (else carved from --data); keep "
         "your final test questions out of it.",
     ),
-    test_ratio: float = typer.Option(
-        0.15, "--test-ratio", help="Share held out when no --test-data."
-    ),
     base_model: str = typer.Option(
         "smollm2-135m", "--base-model", help="Alias, .gguf, HF dir/repo id or Ollama name."
     ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Run directory (runs/train-…)."
     ),
-    lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank."),
-    lora_alpha: int = typer.Option(16, "--lora-alpha", help="LoRA alpha (scale = alpha / r)."),
-    lora_dropout: float = typer.Option(
-        0.0, "--lora-dropout", help="Dropout on LoRA inputs (0 is fastest)."
-    ),
-    target_modules: str = typer.Option(
-        "all-linear", "--target-modules", help="'all-linear' or comma-separated module names."
-    ),
-    method: str = typer.Option(
-        "lora", "--method", help="lora (an adapter) or full (every weight; models up to ~1B)."
-    ),
-    learning_rate: float | None = typer.Option(
-        None, "--learning-rate", "--lr", help="Peak learning rate [default: by method]."
-    ),
-    epochs: float | None = typer.Option(
-        None, "--epochs", help="Passes over the rows [default: from the row count]."
-    ),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
-    batch_size: int = typer.Option(4, "--batch-size", help="Packed sequences per step and device."),
-    grad_accum: int = typer.Option(1, "--grad-accum", help="Gradient accumulation steps."),
-    max_seq_len: int = typer.Option(512, "--max-seq-len", help="Longest row/pack in tokens."),
-    seed: int = typer.Option(42, "--seed", help="Seed for split, init and data order."),
-    eval_steps: int | None = typer.Option(
-        None, "--eval-steps", help="Validate every N steps (and at each epoch end)."
-    ),
-    save_steps: int = typer.Option(50, "--save-steps", help="Checkpoint every N steps."),
-    early_stopping_patience: int | None = typer.Option(
-        None, "--early-stopping-patience", help="Stop after N validations without improvement."
-    ),
-    val_recall: bool = typer.Option(
-        True,
-        "--val-recall/--no-val-recall",
-        help="Answer the validation questions while training; keep the best weights.",
-    ),
-    val_questions: int = typer.Option(
-        24, "--val-questions", help="Validation rows used (loss and answers) each time."
-    ),
-    val_max_tokens: int = typer.Option(
-        96, "--val-max-tokens", help="Longest validation answer in tokens."
-    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
-    qlora: bool = typer.Option(False, "--qlora", help="4-bit QLoRA (CUDA + bitsandbytes)."),
-    bf16: str = typer.Option("auto", "--bf16", help="bf16: auto, on or off."),
-    gradient_checkpointing: str = typer.Option(
-        "auto", "--gradient-checkpointing", help="auto (by free memory), on or off."
-    ),
     system: str | None = typer.Option(None, "--system", help="System prompt for rows without one."),
     template: str | None = typer.Option(
         None,
         "--template",
         help="Train through this Ollama TEMPLATE: a Go TEMPLATE file or ollama:NAME.",
     ),
-    packing: bool = typer.Option(True, "--packing/--no-packing", help="Padding-free packing."),
+    # TrainSettings' fields, each flag named after its field and None when not given, so the
+    # model's default applies (tests/unit/test_settings_flags.py keeps them in step).
+    method: str | None = typer.Option(None, "--method", help=_help("method")),
+    lora_r: int | None = typer.Option(None, "--lora-r", help=_help("lora_r")),
+    lora_alpha: int | None = typer.Option(None, "--lora-alpha", help=_help("lora_alpha")),
+    lora_dropout: float | None = typer.Option(
+        None, "--lora-dropout", help=_help("lora_dropout")
+    ),
+    target_modules: str | None = typer.Option(
+        None, "--target-modules", help=_help("target_modules")
+    ),
+    epochs: float | None = typer.Option(
+        None, "--epochs", help=_help("epochs", "from the row count")
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", help=_help("max_steps")),
+    learning_rate: float | None = typer.Option(
+        None, "--learning-rate", "--lr", help=_help("learning_rate", "by method")
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", help=_help("batch_size")),
+    gradient_accumulation_steps: int | None = typer.Option(
+        None,
+        "--gradient-accumulation-steps",
+        "--grad-accum",
+        help=_help("gradient_accumulation_steps"),
+    ),
+    max_seq_len: int | None = typer.Option(None, "--max-seq-len", help=_help("max_seq_len")),
+    seed: int | None = typer.Option(None, "--seed", help=_help("seed")),
+    qlora: bool | None = typer.Option(None, "--qlora/--no-qlora", help=_help("qlora")),
+    packing: bool | None = typer.Option(None, "--packing/--no-packing", help=_help("packing")),
+    bf16: str | None = typer.Option(None, "--bf16", help=_help("bf16")),
+    gradient_checkpointing: str | None = typer.Option(
+        None, "--gradient-checkpointing", help=_help("gradient_checkpointing")
+    ),
+    logging_steps: int | None = typer.Option(
+        None, "--logging-steps", help=_help("logging_steps")
+    ),
+    save_steps: int | None = typer.Option(None, "--save-steps", help=_help("save_steps")),
+    eval_steps: int | None = typer.Option(None, "--eval-steps", help=_help("eval_steps")),
+    early_stopping_patience: int | None = typer.Option(
+        None, "--early-stopping-patience", help=_help("early_stopping_patience")
+    ),
+    val_ratio: float | None = typer.Option(
+        None, "--val-ratio", "--test-ratio", help=_help("val_ratio") + " (when no --test-data)"
+    ),
+    val_questions: int | None = typer.Option(
+        None, "--val-questions", help=_help("val_questions")
+    ),
+    val_recall: bool | None = typer.Option(
+        None, "--val-recall/--no-val-recall", help=_help("val_recall")
+    ),
+    val_max_tokens: int | None = typer.Option(
+        None, "--val-max-tokens", help=_help("val_max_tokens")
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Fine-tune on your question→answer data: a LoRA adapter, or the whole model with
     --method full (writes a run directory)."""
     from ollama_tune.train import TrainConfig, train_lora
 
-    targets: str | list[str] = target_modules
-    if target_modules != "all-linear":
-        targets = [t.strip() for t in target_modules.split(",") if t.strip()]
+    given = {k: v for k, v in locals().items() if k in TrainSettings.model_fields}
     config = TrainConfig(
+        **{k: v for k, v in given.items() if v is not None},
         data=list(data),
         test_data=test_data,
-        test_ratio=test_ratio,
         base_model=base_model,
         output=output,
-        method=method,  # type: ignore[arg-type]
-        lora_r=lora_r,
-        lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout,
-        target_modules=targets,
-        learning_rate=learning_rate,
-        epochs=epochs,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        grad_accum=grad_accum,
-        max_seq_len=max_seq_len,
-        seed=seed,
-        eval_steps=eval_steps,
-        save_steps=save_steps,
-        early_stopping_patience=early_stopping_patience,
         resume=resume,
-        qlora=qlora,
-        bf16=_auto_bool(bf16, "--bf16"),  # type: ignore[arg-type]
-        gradient_checkpointing=_auto_bool(gradient_checkpointing, "--gradient-checkpointing"),  # type: ignore[arg-type]
         system=system,
         template=template,
-        packing=packing,
-        val_recall=val_recall,
-        val_questions=val_questions,
-        val_max_tokens=val_max_tokens,
     )
     # Under accelerate/torchrun every rank runs this command; only rank 0 talks to the user.
     main_rank = os.environ.get("RANK", "0") == "0"

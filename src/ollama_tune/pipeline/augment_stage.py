@@ -32,9 +32,7 @@ def _config(ctx: Context) -> Any:
     return AugmentConfig(
         inputs=[Path(split["train"])],
         output=ctx.workdir / "data" / "train.augmented.jsonl",
-        n=a.n,
-        seed=a.seed,
-        teacher=a.teacher,
+        **a.model_dump(exclude={"enabled"}),
         exclude=[Path(split["test"])],
     )
 

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ollama_tune._util import sha256_file
 from ollama_tune.pipeline.runner import Context
 
@@ -21,8 +23,12 @@ def settings_json(config: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, An
 
     `exclude` names run-time fields that must not decide a re-run (`resume`).
     """
-    is_object = dataclasses.is_dataclass(config) and not isinstance(config, type)
-    data = dataclasses.asdict(config) if is_object else dict(config)
+    if isinstance(config, BaseModel):
+        data = config.model_dump(mode="json")
+    elif dataclasses.is_dataclass(config) and not isinstance(config, type):
+        data = dataclasses.asdict(config)
+    else:
+        data = dict(config)
     kept = {k: v for k, v in data.items() if k not in exclude}
     return json.loads(json.dumps(kept, sort_keys=True, ensure_ascii=False, default=str))  # type: ignore[no-any-return]
 

@@ -92,12 +92,7 @@ def _customize_settings(ctx: Context) -> dict[str, Any]:
     return {
         "examples": ctx.outputs["split"]["train"],
         "base_model": str(base_gguf(ctx) if is_embedded(r.base_model) else r.base_model),
-        "system": c.system,
-        "shots": c.shots,
-        "temperature": c.temperature,
-        "top_p": c.top_p,
-        "num_ctx": c.num_ctx,
-        "knowledge": c.knowledge,
+        **c.prompt_settings(),
     }
 
 
@@ -125,36 +120,16 @@ def _train_config(ctx: Context) -> Any:
     from ollama_tune.pipeline.augment_stage import train_data
     from ollama_tune.train.config import TrainConfig
 
-    r, t = ctx.recipe, ctx.recipe.train
-    # The validation rows that pick the best checkpoint are carved from the training rows:
-    # the test questions stay unseen until the eval stage.
+    r = ctx.recipe
+    # The recipe's `train:` section is TrainSettings itself: no key is mapped by hand. The
+    # validation rows are carved from the training rows, so test questions stay unseen.
     return TrainConfig(
-            data=[train_data(ctx)],
-            test_ratio=t.val_ratio,
-            base_model=r.base_model,
-            output=ctx.workdir / "train",
-            method=t.method,
-            lora_r=t.lora_r,
-            lora_alpha=t.lora_alpha,
-            lora_dropout=t.lora_dropout,
-            learning_rate=t.learning_rate,
-            epochs=t.epochs,
-            max_steps=t.max_steps,
-            batch_size=t.batch_size,
-            grad_accum=t.gradient_accumulation_steps,
-            max_seq_len=t.max_seq_len,
-            seed=t.seed,
-            save_steps=t.save_steps or 50,
-            qlora=t.qlora,
-            system=r.customize.system,
-            packing=t.packing,
-            gradient_checkpointing=t.gradient_checkpointing,
-            val_recall=t.val_recall,
-            val_questions=t.max_eval_rows or 24,
-            val_max_tokens=t.val_max_tokens,
-            eval_steps=t.eval_steps,
-            early_stopping_patience=t.early_stopping_patience,
-        )  # fmt: skip
+        **r.train.model_dump(),
+        data=[train_data(ctx)],
+        base_model=r.base_model,
+        output=ctx.workdir / "train",
+        system=r.customize.system,
+    )
 
 
 def _train_inputs(ctx: Context) -> dict[str, Any]:
@@ -163,11 +138,10 @@ def _train_inputs(ctx: Context) -> dict[str, Any]:
 
 
 def _train_run(ctx: Context) -> dict[str, Any]:
-    from dataclasses import replace
-
     from ollama_tune.train import train_lora
 
-    result = train_lora(replace(_train_config(ctx), resume=ctx.resume), progress=ctx.progress)
+    config = _train_config(ctx).model_copy(update={"resume": ctx.resume})
+    result = train_lora(config, progress=ctx.progress)
     weights = sorted(Path(result.adapter_dir).glob("*.safetensors"))
     return {
         "run_dir": str(result.run_dir),

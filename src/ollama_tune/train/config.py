@@ -7,60 +7,54 @@ spells them), instead of stopping at the first one.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
 
 from ollama_tune.errors import UsageError
+from ollama_tune.settings import flag_problems
+from ollama_tune.train.settings import Auto, Method, TrainSettings
 
-Auto = Literal["auto"]
-Method = Literal["lora", "full"]
+__all__ = ["Auto", "Method", "TrainConfig", "TrainResult", "TrainSettings", "schedule_defaults"]
+_HINT = "Fix the values above; `ollama-tune train --help` lists every flag."
 
 
-@dataclass
-class TrainConfig:
-    """Everything one run needs. CLI flags mirror these names in kebab-case.
+class TrainConfig(TrainSettings):
+    """`TrainSettings` plus the run's inputs: everything `train_lora` needs, and what the
+    pipeline's train stage hashes. CLI flags mirror the names in kebab-case.
 
     `epochs` and `learning_rate` left as None are chosen from the data size
-    (`schedule_defaults`); `test_data`/`test_ratio` is the validation set that the loss and
-    the fact-recall validations (`val_recall`) use to pick the best checkpoint.
+    (`schedule_defaults`); `test_data` (else `val_ratio` of `data`) is the validation set that
+    the loss and the fact-recall validations (`val_recall`) use to pick the best checkpoint.
     """
 
-    data: list[Path] = field(default_factory=list)
+    data: list[Path] = Field(default_factory=list, validate_default=True)
     test_data: Path | None = None
-    test_ratio: float = 0.15
     base_model: str = "smollm2-135m"
     output: Path | None = None
-    method: Method = "lora"
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: str | list[str] = "all-linear"
-    learning_rate: float | None = None
-    epochs: float | None = None
-    max_steps: int | None = None
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_seq_len: int = 512
-    seed: int = 42
-    eval_steps: int | None = None
-    save_steps: int = 50
-    early_stopping_patience: int | None = None
     resume: bool = False
-    qlora: bool = False
-    bf16: bool | Auto = "auto"
-    gradient_checkpointing: bool | Auto = "auto"
     system: str | None = None
     # The Ollama TEMPLATE training renders through: a Go TEMPLATE file or `ollama:NAME`
     # (None: an Ollama base's own, else the tokenizer's chat template converted).
     template: str | None = None
-    packing: bool = True
-    logging_steps: int = 1
-    # Answer the validation questions during training and keep the weights that know most.
-    val_recall: bool = True
-    val_questions: int = 24
-    val_max_tokens: int = 96
+
+    def __init__(self, **values: Any) -> None:
+        # A bad value is the user's: one UsageError naming every flag, never a traceback.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            problems = "\n  ".join(flag_problems(exc))
+            raise UsageError(f"Invalid training settings:\n  {problems}", hint=_HINT) from None
+
+    @field_validator("data")
+    @classmethod
+    def _some_data(cls, value: list[Path]) -> list[Path]:
+        if not value:
+            raise ValueError("at least one training file is required")
+        return value
 
     @property
     def run_dir(self) -> Path:
@@ -69,55 +63,23 @@ class TrainConfig:
             self.output = Path("runs") / datetime.now().strftime("train-%Y%m%d-%H%M%S")
         return Path(self.output)
 
-    def validate(self) -> None:
-        """Raise one UsageError listing every bad value."""
+    def settings(self) -> TrainSettings:
+        """The settings part alone (what a recipe's `train:` section holds)."""
+        return TrainSettings(**self.model_dump(include=set(TrainSettings.model_fields)))
+
+    def validate(self) -> None:  # type: ignore[override]
+        """Raise one UsageError listing every problem the fields alone cannot show."""
         problems: list[str] = []
-        if not self.data:
-            problems.append("--data: at least one training file is required")
-        positive = {
-            "lora-r": self.lora_r,
-            "lora-alpha": self.lora_alpha,
-            "batch-size": self.batch_size,
-            "grad-accum": self.grad_accum,
-            "max-seq-len": self.max_seq_len,
-            "save-steps": self.save_steps,
-            "logging-steps": self.logging_steps,
-            "val-questions": self.val_questions,
-            "val-max-tokens": self.val_max_tokens,
-        }
-        optional = {
-            "max-steps": self.max_steps,
-            "eval-steps": self.eval_steps,
-            "early-stopping-patience": self.early_stopping_patience,
-        }
-        for name, value in {**positive, **optional}.items():
-            if value is not None and value < 1:
-                problems.append(f"--{name}: must be ≥ 1, got {value}")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            problems.append(f"--lora-dropout: must be in [0, 1), got {self.lora_dropout}")
-        if self.learning_rate is not None and self.learning_rate <= 0:
-            problems.append(f"--learning-rate: must be > 0, got {self.learning_rate}")
-        if self.epochs is not None and self.epochs <= 0:
-            problems.append(f"--epochs: must be > 0, got {self.epochs}")
-        if self.method not in ("lora", "full"):
-            problems.append(f"--method: must be lora or full, got {self.method!r}")
         if self.method == "full" and self.qlora:
             problems.append("--method full: cannot train 4-bit weights; drop --qlora")
-        if self.test_data is None and not 0.0 < self.test_ratio < 1.0:
-            problems.append(f"--test-ratio: must be between 0 and 1, got {self.test_ratio}")
         # Early stopping on the loss (without --val-recall) restores a saved checkpoint.
         if self.early_stopping_patience and not self.val_recall:
             problems.extend(filter(None, [step_alignment_problem(self)]))
         if problems:
-            raise UsageError(
-                "Invalid training settings:\n  " + "\n  ".join(problems),
-                hint="Fix the values above; `ollama-tune train --help` lists every flag.",
-            )
+            raise UsageError("Invalid training settings:\n  " + "\n  ".join(problems), hint=_HINT)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["data"] = [str(p) for p in self.data]
-        out["test_data"] = str(self.test_data) if self.test_data else None
+        out = self.model_dump(mode="json")
         out["output"] = str(self.run_dir)
         return out
 
@@ -172,7 +134,7 @@ def schedule_defaults(config: TrainConfig, rows: int) -> tuple[TrainConfig, dict
         "learning_rate": lr,
         "chosen": chosen,
     }
-    return replace(config, epochs=epochs, learning_rate=lr), record
+    return config.model_copy(update={"epochs": epochs, "learning_rate": lr}), record
 
 
 @dataclass

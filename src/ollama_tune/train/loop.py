@@ -63,7 +63,7 @@ def train_lora(
     split = prepare_split(
         config.data,
         config.test_data,
-        config.test_ratio,
+        config.val_ratio,
         config.seed,
         run_dir,
         config.resume,

@@ -123,7 +123,7 @@ def sft_args(config: TrainConfig, plan: Any, has_eval: bool, recall: bool = Fals
         output_dir=str(config.run_dir / "checkpoints"),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
         # Both are filled by schedule_defaults before a run; the fallbacks only serve direct calls.
         learning_rate=config.learning_rate or 2e-4,
         num_train_epochs=config.epochs or 1.0,
