@@ -2,7 +2,7 @@
 
 "old" is the plain rune-by-rune transcription ollama-tune used before (kept as the tests'
 reference, tests/unit/_modelfile_reference.py): it re-strips the whole value at every newline
-and grows it one character at a time. "new" is `ollama_tune.modelfile_parse`. Both parse the
+and grows it one character at a time. "new" is `ollama_tune.modelfile.parse`. Both parse the
 same `SYSTEM \"\"\"…\"\"\"` text (Japanese FAQ lines) in this process, one after the other,
 and must read the same value. Times are wall-clock on a shared machine: read the ratio.
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
 from _common import table
 from _modelfile_reference import _parse_commands as old_parse
 
-from ollama_tune.modelfile_parse import parse_commands
+from ollama_tune.modelfile.parse import parse_commands
 
 LINE = "Q: 返品はできますか？ A: 商品到着後14日以内なら、未開封に限り返品できます。\n"
 OLD_LIMIT = 2_000_000  # the old parser needs minutes beyond this

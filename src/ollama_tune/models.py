@@ -74,12 +74,23 @@ class BaseModelRef:
         }
 
 
-def resolve_base_model(spec: str | None = None) -> BaseModelRef:
-    """Resolve `spec` (alias, .gguf, HF dir, HF repo id or Ollama name) to a local HF dir."""
+def base_kind(spec: str | None = None) -> BaseKind:
+    """What kind of base `spec` names, from the string and a look at the file system only.
+
+    The one rule (nothing is loaded, hashed or converted), in order:
+    - `alias`: a name in `ALIASES`, any case (`smollm2-135m`);
+    - an existing file: `gguf` if it ends in `.gguf`, else ModelError;
+    - an existing folder: `hf_dir` with a config.json, `gguf` when it holds exactly one
+      `*.gguf` and no config.json, else ModelError;
+    - a missing path (ends in `.gguf`, or starts with `.`, `/`, `~`): ModelError;
+    - `hf_repo`: `org/name` with one slash and no `:` that is no existing folder
+      (`HuggingFaceTB/SmolLM2-135M-Instruct`). An untagged Ollama `user/model` reads as
+      this too, the same string; write its tag (`user/model:latest`) to mean Ollama;
+    - `ollama`: anything else, an Ollama model name (`qwen2.5:0.5b`, `user/model:7b`).
+    """
     spec = (spec or DEFAULT_BASE_MODEL).strip()
     if spec.lower() in ALIASES:
-        gguf = _embedded_gguf(ALIASES[spec.lower()])
-        return _from_gguf(spec, "alias", gguf)
+        return "alias"
     path = Path(spec).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":
@@ -88,15 +99,38 @@ def resolve_base_model(spec: str | None = None) -> BaseModelRef:
                 hint="Pass a .gguf file, a Hugging Face model directory, an HF repo id or an "
                 "Ollama model name such as llama3.2:1b.",
             )
-        return _from_gguf(spec, "gguf", path.resolve())
+        return "gguf"
     if path.is_dir():
-        return _from_hf_dir(spec, path.resolve())
+        if (path / "config.json").is_file():
+            return "hf_dir"
+        if len(list(path.glob("*.gguf"))) == 1:
+            return "gguf"
+        raise ModelError(
+            f"{path.resolve()} is not a Hugging Face model directory (no config.json).",
+            hint="Point --base-model at the folder holding config.json, or at a .gguf file.",
+        )
     if spec.lower().endswith(".gguf") or spec.startswith((".", "/", "~")) or os.sep in spec[:1]:
         raise ModelError(
             f"Base model path {spec!r} does not exist.",
             hint="Check the path, or use the embedded default --base-model smollm2-135m.",
         )
     if ":" not in spec and _REPO_ID.match(spec):
+        return "hf_repo"
+    return "ollama"
+
+
+def resolve_base_model(spec: str | None = None) -> BaseModelRef:
+    """Resolve `spec` (alias, .gguf, HF dir, HF repo id or Ollama name; see `base_kind`) to a
+    local HF dir."""
+    spec = (spec or DEFAULT_BASE_MODEL).strip()
+    kind = base_kind(spec)
+    if kind == "alias":
+        return _from_gguf(spec, "alias", _embedded_gguf(ALIASES[spec.lower()]))
+    if kind == "gguf":
+        return _from_gguf(spec, "gguf", _gguf_file(spec))
+    if kind == "hf_dir":
+        return _from_hf_dir(spec, Path(spec).expanduser().resolve())
+    if kind == "hf_repo":
         return _from_hf_repo(spec)
     return _from_ollama(spec)
 
@@ -105,15 +139,19 @@ def local_gguf(spec: str | None = None) -> Path | None:
     """The GGUF file behind an alias, a .gguf or a folder holding one GGUF, found without
     converting anything (as `resolve_base_model` would); None for every other kind of base."""
     spec = (spec or DEFAULT_BASE_MODEL).strip()
-    if spec.lower() in ALIASES:
+    try:
+        kind = base_kind(spec)
+    except ModelError:
+        return None  # not a usable base at all: resolving it reports why
+    if kind == "alias":
         return _embedded_gguf(ALIASES[spec.lower()])
-    path = Path(spec).expanduser()
-    if path.is_file() and path.suffix.lower() == ".gguf":
-        return path.resolve()
-    if path.is_dir() and not (path / "config.json").is_file():
-        ggufs = sorted(path.glob("*.gguf"))
-        return ggufs[0].resolve() if len(ggufs) == 1 else None
-    return None
+    return _gguf_file(spec) if kind == "gguf" else None
+
+
+def _gguf_file(spec: str) -> Path:
+    """The GGUF of a spec `base_kind` calls `gguf`: the file, or the one in the folder."""
+    path = Path(spec).expanduser().resolve()
+    return path if path.is_file() else sorted(path.glob("*.gguf"))[0].resolve()
 
 
 def load_causal_lm(ref: BaseModelRef, dtype: Any = "float32") -> tuple[Any, Any]:
@@ -235,10 +273,7 @@ def _materialise_gguf(gguf: Path, target: Path, sha: str, arch: str) -> None:
 
 def _from_hf_dir(spec: str, path: Path) -> BaseModelRef:
     config = path / "config.json"
-    if not config.is_file():
-        ggufs = sorted(path.glob("*.gguf"))
-        if len(ggufs) == 1:
-            return _from_gguf(spec, "gguf", ggufs[0])
+    if not config.is_file():  # a downloaded snapshot without one (a local folder: base_kind)
         raise ModelError(
             f"{path} is not a Hugging Face model directory (no config.json).",
             hint="Point --base-model at the folder holding config.json, or at a .gguf file.",

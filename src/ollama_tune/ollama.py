@@ -23,7 +23,7 @@ import ollama as _ollama_client
 from ollama_tune._util import ProgressFn, sha256_file
 from ollama_tune.errors import ModelfileError, OllamaError
 from ollama_tune.modelfile import Modelfile
-from ollama_tune.modelfile_checks import weights_problem
+from ollama_tune.modelfile.checks import weights_problem
 from ollama_tune.ollama_call import (
     CONNECT_TIMEOUT_S,
     QUICK_TIMEOUT_S,

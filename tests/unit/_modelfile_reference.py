@@ -1,5 +1,5 @@
 """A plain transcription of Ollama's Modelfile parser (`parser/parser.go` ParseFile), kept
-as the reference the linear-time parser in `ollama_tune.modelfile_parse` is checked against.
+as the reference the linear-time parser in `ollama_tune.modelfile.parse` is checked against.
 
 It is ollama-tune's parser as it was before it was made linear: one method per state, one
 rune at a time, the buffer a string re-stripped at every newline (quadratic in the length of

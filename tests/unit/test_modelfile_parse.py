@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ollama_tune.errors import ModelfileError
 from ollama_tune.modelfile import Modelfile
-from ollama_tune.modelfile_parse import parse_commands
+from ollama_tune.modelfile.parse import parse_commands
 
 _PIECES = [
     *'abcXYZ 01"#\t\n\r:_.日本語「」。',

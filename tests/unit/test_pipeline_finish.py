@@ -92,3 +92,15 @@ def test_ollama_base_uses_created_models_and_falls_back_to_files(tmp_path: Path)
     assert refs["base"] == "ollama:llama3.2:1b"
     assert refs["tuned"] == "ollama:shop-tuned"
     assert refs["customized"] == str(tmp_path / "customize" / "Modelfile")
+
+
+def test_a_namespaced_ollama_base_is_not_taken_for_a_local_path(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    ctx.recipe.base_model = "user/model:7b"
+    assert model_refs(ctx)["base"] == "ollama:user/model:7b"
+
+
+def test_an_alias_in_any_case_runs_locally(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    ctx.recipe.base_model = "SmolLM2"
+    assert model_refs(ctx)["base"] == str(tmp_path / "model.gguf")

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ollama_tune.errors import ExternalServiceError, OllamaError
+from ollama_tune.models import base_kind
 from ollama_tune.pipeline.runner import Context, Stage
-from ollama_tune.pipeline.shared import base_gguf, base_hf_dir, is_embedded, settings_json
+from ollama_tune.pipeline.shared import base_gguf, base_hf_dir, settings_json
 
 
 def create_commands(ctx: Context) -> list[str]:
@@ -102,7 +103,7 @@ def model_refs(ctx: Context) -> dict[str, str]:
     created = set(ctx.outputs.get("create", {}).get("created", []))
     bundle = ctx.outputs["export"]["bundle"]
     custom_mf = ctx.outputs["customize"]["modelfile"]
-    if is_embedded(r.base_model):
+    if base_kind(r.base_model) != "ollama":
         # One runtime (llama.cpp) for all three, so latencies compare like for like.
         # An HF base has no GGUF: it runs through transformers (runtime's HF-dir form).
         base = base_gguf(ctx) or base_hf_dir(ctx)

@@ -1,5 +1,7 @@
-"""Helpers every stage of `ollama-tune run` shares: which base runs where, and the JSON of
-the settings a stage hands to its library (which is also what its input hash covers)."""
+"""Helpers every stage of `ollama-tune run` shares: the base's local files, and the JSON of
+the settings a stage hands to its library (which is also what its input hash covers).
+
+Which base runs where is `models.base_kind`: every kind but `ollama` runs here, no server."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ollama_tune._util import sha256_file
+from ollama_tune.models import local_gguf, resolve_base_model
 from ollama_tune.pipeline.runner import Context
 
 
@@ -33,24 +36,12 @@ def settings_json(config: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, An
     return json.loads(json.dumps(kept, sort_keys=True, ensure_ascii=False, default=str))  # type: ignore[no-any-return]
 
 
-def is_embedded(base_model: str) -> bool:
-    """Local bases (the SmolLM2 alias, a .gguf, an HF dir) run through llama.cpp, no Ollama."""
-    return (
-        base_model == "smollm2-135m"
-        or base_model.endswith(".gguf")
-        or Path(base_model).exists()
-        or "/" in base_model
-    )
-
-
 def base_gguf(ctx: Context) -> str | None:
     """The GGUF file of a local base (for FROM and the embedded runtime); None for Ollama.
 
     Found without converting the model, so planning a run (`run --plan`) loads nothing.
     """
     if "base_gguf" not in ctx.live:
-        from ollama_tune.models import local_gguf
-
         path = local_gguf(ctx.recipe.base_model)
         ctx.live["base_gguf"] = str(path) if path else None
     return ctx.live["base_gguf"]  # type: ignore[no-any-return]
@@ -59,7 +50,5 @@ def base_gguf(ctx: Context) -> str | None:
 def base_hf_dir(ctx: Context) -> str:
     """The HF folder of a local base without a GGUF (it runs through transformers)."""
     if "base_hf_dir" not in ctx.live:
-        from ollama_tune.models import resolve_base_model
-
         ctx.live["base_hf_dir"] = str(resolve_base_model(ctx.recipe.base_model).hf_dir)
     return ctx.live["base_hf_dir"]  # type: ignore[no-any-return]

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ollama_tune._util import atomic_write_text, sha256_file
+from ollama_tune.models import base_kind
 from ollama_tune.pipeline.runner import Context, Stage
-from ollama_tune.pipeline.shared import base_gguf, file_hash, is_embedded, settings_json
+from ollama_tune.pipeline.shared import base_gguf, file_hash, settings_json
 
 # Each stage builds its settings in one function; `*_inputs` hashes that and `*_run` passes it,
 # so a recipe key a stage reads always re-runs that stage (a stale adapter cannot ship).
@@ -91,7 +92,9 @@ def _customize_settings(ctx: Context) -> dict[str, Any]:
     r, c = ctx.recipe, ctx.recipe.customize
     return {
         "examples": ctx.outputs["split"]["train"],
-        "base_model": str(base_gguf(ctx) if is_embedded(r.base_model) else r.base_model),
+        "base_model": r.base_model
+        if base_kind(r.base_model) == "ollama"
+        else str(base_gguf(ctx) or r.base_model),
         **c.prompt_settings(),
     }
 

@@ -14,6 +14,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ollama_tune.errors import OllamaTuneError
+
+# The module, not its names: tests switch Go off by patching `gorender.go_available`.
+from ollama_tune.templates import gorender
+
 GGUF_MAGIC = b"GGUF"
 # Weights Ollama's client looks for in a model folder (parser.go filesForModel).
 FOLDER_WEIGHTS = ("*.safetensors", "pytorch_model*.bin", "consolidated*.pth", "*.gguf", "*.bin")
@@ -59,12 +64,9 @@ def outside(path: Path, folder: Path) -> bool:
 
 def template_problem(template: str) -> tuple[int, str] | None:
     """(line within the template, Go's message) when the TEMPLATE does not parse."""
-    from ollama_tune.errors import OllamaTuneError
-    from ollama_tune.templates.gorender import go_available, render_go_many
-
-    if go_available():
+    if gorender.go_available():
         try:
-            (res,) = render_go_many(template, [[{"role": "user", "content": "hi"}]])
+            (res,) = gorender.render_go_many(template, [[{"role": "user", "content": "hi"}]])
         except OllamaTuneError:
             res = None  # the renderer could not be built: fall back to the local check
         if res is not None:

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ollama_tune.modelfile_checks import outside, template_problem, weights_problem
-from ollama_tune.modelfile_params import (
+from ollama_tune.modelfile.checks import outside, template_problem, weights_problem
+from ollama_tune.modelfile.params import (
     DEPRECATED_PARAMETERS,
     PARAMETER_TYPES,
     convert_parameter,
 )
 
 if TYPE_CHECKING:
-    from ollama_tune.modelfile import Modelfile
+    from ollama_tune.modelfile.model import Modelfile
 
 
 @dataclass(frozen=True)

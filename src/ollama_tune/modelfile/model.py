@@ -1,10 +1,10 @@
-"""The Modelfile: parse, render, lint, and turn into the arguments of Ollama's create API.
+"""The `Modelfile` dataclass: parse, render, lint, and turn into Ollama's create API arguments.
 
 One `Modelfile` object is the single source of truth for a customized model: `render()` gives
 the text people read (and `ollama create -f` accepts), `to_create_args()` gives the JSON body of
 `POST /api/create`. Parsing follows Ollama's own parser (`parser/parser.go`) rune for rune —
 case-insensitive keywords, `#` comments only at line starts, `"…"`/`\"\"\"…\"\"\"` values spanning
-lines, no escapes, non-printable characters dropped — in linear time (`modelfile_parse`), but
+lines, no escapes, non-printable characters dropped — in linear time (`parse`), but
 reports every error with its line, not only the first. Rendering refuses values that would
 not read back identically instead of changing them.
 """
@@ -19,14 +19,9 @@ from typing import Any
 
 from ollama_tune._util import sha256_file
 from ollama_tune.errors import ModelfileError
-from ollama_tune.modelfile_lint import LintIssue, lint_modelfile
-from ollama_tune.modelfile_params import (
-    DEPRECATED_PARAMETERS,
-    PARAMETER_TYPES,
-    convert_parameter,
-    typed_parameters,
-)
-from ollama_tune.modelfile_parse import (
+from ollama_tune.modelfile.lint import LintIssue, lint_modelfile
+from ollama_tune.modelfile.params import typed_parameters
+from ollama_tune.modelfile.parse import (
     MESSAGE_ROLES,
     QQQ,
     Command,
@@ -34,15 +29,7 @@ from ollama_tune.modelfile_parse import (
     parse_commands,
 )
 
-__all__ = [
-    "DEPRECATED_PARAMETERS",
-    "PARAMETER_TYPES",
-    "LintIssue",
-    "Modelfile",
-    "convert_parameter",
-    "typed_parameters",
-    "value_problem",
-]
+__all__ = ["EXTRA_COMMANDS", "Modelfile", "value_problem"]
 
 # Commands Ollama accepts that ollama-tune keeps verbatim but does not interpret.
 EXTRA_COMMANDS = ("draft", "renderer", "parser")
@@ -229,7 +216,7 @@ class Modelfile:
     def lint(
         self, base_dir: str | os.PathLike[str] | None = None, *, allow_outside: bool = False
     ) -> list[LintIssue]:
-        """Every problem at once (see `modelfile_lint`)."""
+        """Every problem at once (see `lint`)."""
         return lint_modelfile(self, base_dir, allow_outside=allow_outside)
 
 

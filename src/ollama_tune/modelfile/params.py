@@ -1,7 +1,7 @@
 """Ollama's PARAMETER names, their JSON types, and conversion of Modelfile strings to them.
 
 The Modelfile stores every PARAMETER value as the text written; the create API wants typed JSON
-(`num_ctx` an int, `use_mmap` a bool, `stop` a list). Used by `modelfile` and its lint.
+(`num_ctx` an int, `use_mmap` a bool, `stop` a list). Used by `model` and `lint`.
 """
 
 from __future__ import annotations
