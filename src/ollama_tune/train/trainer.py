@@ -12,7 +12,7 @@ from typing import Any
 
 from ollama_tune._util import ProgressFn
 from ollama_tune.errors import UsageError
-from ollama_tune.train.config import TrainConfig, step_alignment_problem
+from ollama_tune.train.config import LEARNING_RATES, TrainConfig, step_alignment_problem
 
 
 def build_trainer(
@@ -124,8 +124,8 @@ def sft_args(config: TrainConfig, plan: Any, has_eval: bool, recall: bool = Fals
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        # Both are filled by schedule_defaults before a run; the fallbacks only serve direct calls.
-        learning_rate=config.learning_rate or 2e-4,
+        # Both are filled by schedule_defaults before a run; direct calls get the same rule.
+        learning_rate=config.learning_rate or LEARNING_RATES[config.method],
         num_train_epochs=config.epochs or 1.0,
         max_steps=config.max_steps or -1,
         logging_steps=config.logging_steps,
