@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ollama_tune.pipeline import Context, Stage, load_state, run_stages
+from ollama_tune.pipeline import Context, Stage, StageEvent, load_state, run_stages
 
 
 class Interrupted(Exception):
@@ -100,10 +100,21 @@ def test_force_reruns_everything(tmp_path: Path) -> None:
 
 
 def test_stage_events_reach_the_caller(tmp_path: Path) -> None:
-    events: list[str] = []
+    events: list[StageEvent] = []
     settings = {"rows": 3, "lr": 0.1}
-    run_stages(_stages([], settings), _ctx(tmp_path), on_event=lambda k, r: events.append(k))
-    assert events == ["start:prep:prepare", "done", "start:train:train", "done"]
+    run_stages(_stages([], settings), _ctx(tmp_path), on_event=events.append)
+    assert [(e.kind, e.stage, e.title) for e in events] == [
+        ("start", "prep", "prepare"),
+        ("done", "prep", "prepare"),
+        ("start", "train", "train"),
+        ("done", "train", "train"),
+    ]
+    assert events[0].result is None
+    assert [e.result.status for e in events if e.result] == ["ran", "ran"]
+    again: list[StageEvent] = []
+    run_stages(_stages([], settings), _ctx(tmp_path), on_event=again.append)
+    assert [(e.kind, e.stage) for e in again] == [("skip", "prep"), ("skip", "train")]
+    assert [e.result.status for e in again if e.result] == ["skipped", "skipped"]
 
 
 def test_cli_run_prints_stages_report_and_create_commands(tmp_path: Path, monkeypatch) -> None:
@@ -148,6 +159,7 @@ def test_cli_run_prints_stages_report_and_create_commands(tmp_path: Path, monkey
     res = CliRunner().invoke(app, ["run", str(recipe), "--workdir", str(tmp_path / "w")])
     assert res.exit_code == 0, res.output
     out = res.output.replace("\n", "")
+    assert "▶ eval + report" in out and "✓ eval + report: done in " in out
     assert f"Report: {report}" in out
     assert f"ollama create shop-tuned -f {tmp_path / 'bundle' / 'Modelfile'}" in out
     assert "fact_recall" in out and "0.8" in out

@@ -11,6 +11,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from ollama_tune.cli._options import JSON
+
 
 def augment(
     inputs: list[Path] = typer.Argument(
@@ -28,7 +30,7 @@ def augment(
         [], "--exclude", help="Test file whose questions must never be produced (repeatable)."
     ),
     fmt: str | None = typer.Option(None, "--format", help="Input format (default: detect)."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    as_json: bool = JSON,
 ) -> int:
     """Add N rewordings of each question (same answer and facts, marked augmented_from).
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from ollama_tune.cli._options import HOST
+
 
 def customize_cmd(
     data: list[Path] = typer.Option(..., "--data", "-d", help="Q→A data file(s): JSONL/CSV."),
@@ -43,7 +45,7 @@ def customize_cmd(
         help="Rows held out of the examples and the --knowledge block, asked by --test "
         "(default 3; 0 with --knowledge, so the knowledge block holds every row).",
     ),
-    host: str | None = typer.Option(None, "--host", help="Ollama server (default OLLAMA_HOST)."),
+    host: str | None = HOST,
 ) -> None:
     """Customize a base model with a system prompt and few-shot examples from your data."""
     from ollama_tune.cli._common import progress_bar

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from ollama_tune.cli._common import console, print_json
+from ollama_tune.cli._options import JSON
 from ollama_tune.errors import OllamaTuneError, UsageError
 
 if TYPE_CHECKING:
@@ -74,7 +75,6 @@ MAP = typer.Option(
     "--map",
     help="Column names → fields, e.g. question=instruction,context=input,answer=output.",
 )
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
 
 
 class _ReadOpts(TypedDict):

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import typer
 
+from ollama_tune.cli._options import JSON
+
 modelfile_app = typer.Typer(help="Check and inspect Modelfiles.", no_args_is_help=True)
 
 
 @modelfile_app.command("lint")
 def lint_cmd(
     file: Path = typer.Argument(..., help="The Modelfile to check."),
-    as_json: bool = typer.Option(False, "--json", help="Print the issues as JSON."),
+    as_json: bool = JSON,
     allow_outside: bool = typer.Option(
         False, "--allow-outside", help="Accept FROM/ADAPTER files outside the Modelfile's folder."
     ),

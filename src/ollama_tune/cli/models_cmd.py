@@ -11,9 +11,8 @@ from pathlib import Path
 
 import typer
 
+from ollama_tune.cli._options import HOST, JSON
 from ollama_tune.errors import UsageError
-
-HOST_HELP = "Ollama server (default: OLLAMA_HOST, else 127.0.0.1:11434)."
 
 
 def _service(host: str | None):  # type: ignore[no-untyped-def]
@@ -34,8 +33,8 @@ def _size(n: int | None) -> str:
 
 
 def list_cmd(
-    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    host: str | None = HOST,
+    as_json: bool = JSON,
 ) -> None:
     """List the models on the Ollama server (like `ollama list`)."""
     from rich.table import Table
@@ -62,7 +61,7 @@ def list_cmd(
 def show_cmd(
     name: str = typer.Argument(..., help="Model name, e.g. my-support-bot or llama3.2:1b."),
     modelfile: bool = typer.Option(False, "--modelfile", help="Print the Modelfile only."),
-    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+    host: str | None = HOST,
 ) -> None:
     """Show a model's details, parameters, system prompt and template (like `ollama show`)."""
     from rich.table import Table
@@ -89,7 +88,7 @@ def show_cmd(
 
 def rm_cmd(
     name: str = typer.Argument(..., help="Model to delete."),
-    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+    host: str | None = HOST,
 ) -> None:
     """Delete a model from the Ollama server (like `ollama rm`)."""
     from ollama_tune.cli._common import console
@@ -100,7 +99,7 @@ def rm_cmd(
 
 def pull_cmd(
     name: str = typer.Argument(..., help="Model to download, e.g. llama3.2:1b."),
-    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+    host: str | None = HOST,
 ) -> None:
     """Download a model into Ollama with a progress bar (like `ollama pull`)."""
     from ollama_tune.cli._common import console, progress_bar
@@ -120,7 +119,7 @@ def create_cmd(
     allow_outside: bool = typer.Option(
         False, "--allow-outside", help="Accept FROM/ADAPTER files outside the Modelfile's folder."
     ),
-    host: str | None = typer.Option(None, "--host", help=HOST_HELP),
+    host: str | None = HOST,
 ) -> None:
     """Create a model in Ollama from a Modelfile (files are uploaded as blobs first)."""
     from ollama_tune.cli._common import console, progress_bar

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from ollama_tune.cli._common import console, err_console, print_json, progress_bar
+from ollama_tune.cli._options import HOST, JSON
+from ollama_tune.cli._overrides import merge_overrides, parse_sets, reject_set_issues
+
+if TYPE_CHECKING:
+    from ollama_tune.pipeline.runner import StageEvent
 
 # The metrics worth a glance in the terminal; the report has all of them.
 HEADLINE = (
@@ -31,16 +36,16 @@ def _render_issues(issues: list[Any]) -> None:
     console.print(table)
 
 
-def _on_event(kind: str, res: Any) -> None:
-    if kind.startswith("start:"):
-        _, _name, title = kind.split(":", 2)
-        err_console.print(f"[bold cyan]▶ {title}[/bold cyan]")
-    elif kind == "skip":
-        err_console.print(f"[dim]↷ {res.title}: skipped (inputs unchanged)[/dim]")
-    elif kind == "done":
+def _on_event(event: StageEvent) -> None:
+    res = event.result
+    if event.kind == "start":
+        err_console.print(f"[bold cyan]▶ {event.title}[/bold cyan]")
+    elif event.kind == "skip":
+        err_console.print(f"[dim]↷ {event.title}: skipped (inputs unchanged)[/dim]")
+    elif event.kind == "done" and res is not None:
         word = "resumed and finished" if res.status == "resumed" else "done"
         note = f" — {res.note}" if res.note else ""
-        err_console.print(f"[green]✓ {res.title}: {word} in {res.seconds:.1f}s[/green]{note}")
+        err_console.print(f"[green]✓ {event.title}: {word} in {res.seconds:.1f}s[/green]{note}")
 
 
 def _render_plan(recipe: Path, workdir: Path, steps: list[Any]) -> None:
@@ -113,22 +118,30 @@ def run(
     quant: str | None = typer.Option(None, help="Override export.quants, e.g. q4_k_m,q8_0."),
     max_tokens: int | None = typer.Option(None, help="Override eval.max_tokens."),
     max_questions: int | None = typer.Option(None, help="Evaluate the first N test questions."),
-    host: str | None = typer.Option(None, help="Ollama host (default: OLLAMA_HOST)."),
+    host: str | None = HOST,
+    sets: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override any recipe key, e.g. --set train.learning_rate=1e-4 (repeatable; "
+        "the value is read as YAML).",
+        metavar="KEY=VALUE",
+        show_default=False,
+    ),
     force: bool = typer.Option(False, "--force", help="Re-run every stage, even unchanged ones."),
     plan: bool = typer.Option(
         False, "--plan", help="Say which stages would run, skip or resume, and why; run nothing."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Run a recipe end to end: check → split → customize → train → export → create → eval.
 
     Re-running skips stages whose inputs did not change and resumes an interrupted training;
     `--plan` says which stages would run and why, without loading a model.
-    Flags override recipe values; recipe values override the defaults.
+    Flags (and --set) override recipe values; recipe values override the defaults.
     """
     from ollama_tune.config import check_recipe, load_recipe
 
-    overrides = {
+    named = {
         "workdir": str(workdir.resolve()) if workdir else None,
         "base_model": base_model,
         "train.max_steps": max_steps,
@@ -138,8 +151,11 @@ def run(
         "eval.max_questions": max_questions,
         "ollama.host": host,
     }
+    given = parse_sets(sets)
+    overrides = merge_overrides(given, named)
+    issues = check_recipe(recipe, overrides) if check or given else []
+    reject_set_issues(issues, given)
     if check:
-        issues = check_recipe(recipe, overrides)
         if issues:
             _render_issues(issues)
             raise typer.Exit(1)
@@ -178,7 +194,7 @@ def _plan(recipe: Path, loaded: Any, *, force: bool, as_json: bool) -> None:
 
 def recommend(
     data: Path | None = typer.Option(None, help="Training data, to estimate tokens and time."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Say which base models and training settings fit this machine (RAM, GPU) and data.
 

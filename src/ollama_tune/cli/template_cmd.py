@@ -13,6 +13,8 @@ from typing import Any
 
 import typer
 
+from ollama_tune.cli._options import JSON
+
 template_app = typer.Typer(
     help="Derive and check the Ollama TEMPLATE of a model's chat template.", no_args_is_help=True
 )
@@ -85,7 +87,7 @@ def _parity_json(result: Any) -> dict[str, Any]:
 @template_app.command("show")
 def show_cmd(
     source: str = typer.Argument(..., help=_SOURCE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Print the Ollama TEMPLATE, stop tokens and SYSTEM for SOURCE, proven by the parity check."""
     from ollama_tune.cli._common import console, print_json
@@ -121,7 +123,7 @@ def check_cmd(
     system: str | None = typer.Option(
         None, "--system", help="The Modelfile SYSTEM to feed (default: the template's own)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print every case as JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Prove the Ollama TEMPLATE prints exactly what the chat template prints (needs `go`)."""
     from rich.table import Table

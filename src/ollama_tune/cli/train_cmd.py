@@ -1,7 +1,7 @@
-"""`ollama-tune train` (LoRA fine-tuning into a run directory); export/chat join later.
+"""`ollama-tune train` (LoRA or full fine-tuning into a run directory).
 
-Each command lives in its own function and is attached in `register(app)`. Heavy imports stay
-inside the functions so `ollama-tune --help` remains instant.
+The command is attached in `register(app)` (`export` and `chat` have their own modules). Heavy
+imports stay inside the functions so `ollama-tune --help` remains instant.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from ollama_tune.cli import export_cmd
+from ollama_tune.cli._options import JSON
 from ollama_tune.train.settings import TrainSettings
 
 
@@ -99,7 +99,7 @@ def _train_command(
     val_max_tokens: int | None = typer.Option(
         None, "--val-max-tokens", help=_help("val_max_tokens")
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Fine-tune on your question→answer data: a LoRA adapter, or the whole model with
     --method full (writes a run directory)."""
@@ -210,5 +210,3 @@ def _render(result: Any, as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
     app.command("train")(_train_command)
-    app.command("export")(export_cmd.export_command)
-    app.command("chat")(export_cmd.chat_command)

@@ -16,6 +16,7 @@ from ollama_tune.config import Recipe
 from ollama_tune.pipeline.plan import PlanStep, plan_stages
 from ollama_tune.pipeline.runner import (
     Context,
+    EventFn,
     Stage,
     StageEvent,
     StageResult,
@@ -25,9 +26,11 @@ from ollama_tune.pipeline.runner import (
 
 __all__ = [
     "Context",
+    "EventFn",
     "PipelineResult",
     "PlanStep",
     "Stage",
+    "StageEvent",
     "StageResult",
     "load_state",
     "plan_recipe",
@@ -53,7 +56,7 @@ def run_recipe(
     recipe: Recipe,
     progress: ProgressFn | None = None,
     *,
-    on_event: StageEvent | None = None,
+    on_event: EventFn | None = None,
     force: bool = False,
     stages: list[Stage] | None = None,
 ) -> PipelineResult:

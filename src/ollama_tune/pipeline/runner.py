@@ -62,7 +62,20 @@ class StageResult:
     note: str = ""
 
 
-StageEvent = Callable[[str, StageResult | None], None]
+@dataclass(frozen=True)
+class StageEvent:
+    """What the runner tells its caller: a stage starts, was skipped, or is done.
+
+    `result` is None for "start" (nothing has run yet) and set for "skip" and "done".
+    """
+
+    kind: Literal["start", "skip", "done"]
+    stage: str
+    title: str
+    result: StageResult | None = None
+
+
+EventFn = Callable[[StageEvent], None]
 
 
 def load_state(workdir: Path) -> dict[str, Any]:
@@ -144,7 +157,7 @@ def _run_one(
 
 
 def run_stages(
-    stages: list[Stage], ctx: Context, *, on_event: StageEvent | None = None, force: bool = False
+    stages: list[Stage], ctx: Context, *, on_event: EventFn | None = None, force: bool = False
 ) -> list[StageResult]:
     """Run (or skip) each stage in order, recording state after every step."""
     ctx.workdir.mkdir(parents=True, exist_ok=True)
@@ -168,11 +181,11 @@ def run_stages(
             )
             results.append(res)
             if on_event:
-                on_event("skip", res)
+                on_event(StageEvent("skip", stage.name, stage.title, res))
             continue
         if on_event:
-            on_event(f"start:{stage.name}:{stage.title}", None)
+            on_event(StageEvent("start", stage.name, stage.title))
         results.append(_run_one(stage, ctx, state, digest, inputs))
         if on_event:
-            on_event("done", results[-1])
+            on_event(StageEvent("done", stage.name, stage.title, results[-1]))
     return results
