@@ -56,7 +56,7 @@ def test_create_uploads_both_models_when_ollama_answers(tmp_path: Path, fake_oll
 def test_create_is_skipped_with_a_note_when_no_server_answers(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)  # OLLAMA_HOST points at a closed port (conftest)
     assert _create_inputs(ctx)["reachable"] is False
-    assert _create_run(ctx) == {"created": []}
+    assert _create_run(ctx) == {"created": [], "paths": []}
     assert "skipped" in ctx.notes[0]
     cmds = create_commands(ctx)
     assert cmds[0].startswith("ollama create shop-prompted -f ")
@@ -71,7 +71,7 @@ def test_create_always_fails_clearly_without_a_server(tmp_path: Path) -> None:
 
 def test_create_never_does_not_touch_ollama(tmp_path: Path, fake_ollama) -> None:
     ctx = _ctx(tmp_path, create="never")
-    assert _create_run(ctx) == {"created": []}
+    assert _create_run(ctx) == {"created": [], "paths": []}
     assert fake_ollama.requests == []
 
 

@@ -51,9 +51,7 @@ def _train_command(
     method: str | None = typer.Option(None, "--method", help=_help("method")),
     lora_r: int | None = typer.Option(None, "--lora-r", help=_help("lora_r")),
     lora_alpha: int | None = typer.Option(None, "--lora-alpha", help=_help("lora_alpha")),
-    lora_dropout: float | None = typer.Option(
-        None, "--lora-dropout", help=_help("lora_dropout")
-    ),
+    lora_dropout: float | None = typer.Option(None, "--lora-dropout", help=_help("lora_dropout")),
     target_modules: str | None = typer.Option(
         None, "--target-modules", help=_help("target_modules")
     ),
@@ -79,9 +77,7 @@ def _train_command(
     gradient_checkpointing: str | None = typer.Option(
         None, "--gradient-checkpointing", help=_help("gradient_checkpointing")
     ),
-    logging_steps: int | None = typer.Option(
-        None, "--logging-steps", help=_help("logging_steps")
-    ),
+    logging_steps: int | None = typer.Option(None, "--logging-steps", help=_help("logging_steps")),
     save_steps: int | None = typer.Option(None, "--save-steps", help=_help("save_steps")),
     eval_steps: int | None = typer.Option(None, "--eval-steps", help=_help("eval_steps")),
     early_stopping_patience: int | None = typer.Option(
@@ -90,9 +86,7 @@ def _train_command(
     val_ratio: float | None = typer.Option(
         None, "--val-ratio", "--test-ratio", help=_help("val_ratio") + " (when no --test-data)"
     ),
-    val_questions: int | None = typer.Option(
-        None, "--val-questions", help=_help("val_questions")
-    ),
+    val_questions: int | None = typer.Option(None, "--val-questions", help=_help("val_questions")),
     val_recall: bool | None = typer.Option(
         None, "--val-recall/--no-val-recall", help=_help("val_recall")
     ),

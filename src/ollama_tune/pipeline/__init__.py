@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ollama_tune._util import ProgressFn, noop_progress
 from ollama_tune.config import Recipe
+from ollama_tune.pipeline.outputs import EvalOutput, ExportOutput
 from ollama_tune.pipeline.plan import PlanStep, plan_stages
 from ollama_tune.pipeline.runner import (
     Context,
@@ -67,18 +68,17 @@ def run_recipe(
     ctx = Context(recipe=recipe, workdir=Path(recipe.workdir), progress=progress or noop_progress)
     start = time.perf_counter()
     results = run_stages(stages or build_stages(), ctx, on_event=on_event, force=force)
-    ev = ctx.outputs.get("eval", {})
-    bundle = ctx.outputs.get("export", {}).get("bundle")
+    ev, bundle = EvalOutput.of(ctx), ExportOutput.of(ctx).bundle
     return PipelineResult(
         workdir=ctx.workdir,
         stages=results,
         seconds=round(time.perf_counter() - start, 2),
-        report=Path(ev["report_md"]) if ev.get("report_md") else None,
+        report=Path(ev.report_md) if ev.report_md else None,
         bundle=Path(bundle) if bundle else None,
         create_commands=create_commands(ctx),
         run_commands=run_commands(ctx),
-        gates_passed=bool(ev.get("gates_passed", True)),
-        summary=ev.get("summary", {}),
+        gates_passed=ev.gates_passed,
+        summary=ev.summary,
     )
 
 

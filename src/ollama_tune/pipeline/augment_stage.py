@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ollama_tune._util import sha256_file
+from ollama_tune.pipeline.outputs import AugmentOutput, SplitOutput
 from ollama_tune.pipeline.runner import Context, Stage
 from ollama_tune.pipeline.shared import settings_json
 
 
 def train_data(ctx: Context) -> Path:
     """The file the train stage trains on: the augmented train split when there is one."""
-    augmented = ctx.outputs.get("augment", {}).get("train")
-    return Path(augmented or ctx.outputs["split"]["train"])
+    return Path(AugmentOutput.of(ctx).train or SplitOutput.of(ctx).train)
 
 
 def _config(ctx: Context) -> Any:
@@ -28,12 +28,12 @@ def _config(ctx: Context) -> Any:
         return None
     from ollama_tune.data.augment import AugmentConfig
 
-    split = ctx.outputs["split"]
+    split = SplitOutput.of(ctx)
     return AugmentConfig(
-        inputs=[Path(split["train"])],
+        inputs=[Path(split.train)],
         output=ctx.workdir / "data" / "train.augmented.jsonl",
         **a.model_dump(exclude={"enabled"}),
-        exclude=[Path(split["test"])],
+        exclude=[Path(split.test)],
     )
 
 
@@ -46,7 +46,7 @@ def _inputs(ctx: Context) -> dict[str, Any]:
 def _run(ctx: Context) -> dict[str, Any]:
     config = _config(ctx)
     if config is None:
-        return {"train": None, "added": 0, "paths": []}
+        return AugmentOutput().to_json()
     from ollama_tune.data.augment import augment_data
 
     out = Path(config.output)
@@ -56,15 +56,15 @@ def _run(ctx: Context) -> dict[str, Any]:
             f"augment: {result.teacher_unreadable} teacher replies were unreadable; "
             "rule-based rewordings were used for those rows"
         )
-    return {
-        "train": str(out),
-        "added": result.added,
-        "rows": result.written,
-        "dropped": len(result.dropped),
-        "method": result.method,
-        "sha256": sha256_file(out),
-        "paths": [str(out)],
-    }
+    return AugmentOutput(
+        train=str(out),
+        added=result.added,
+        rows=result.written,
+        dropped=len(result.dropped),
+        method=result.method,
+        sha256=sha256_file(out),
+        paths=[str(out)],
+    ).to_json()
 
 
 def augment_stage() -> Stage:

@@ -12,6 +12,13 @@ from typing import Any
 
 from ollama_tune.errors import ExternalServiceError, OllamaError
 from ollama_tune.models import base_kind
+from ollama_tune.pipeline.outputs import (
+    CreateOutput,
+    CustomizeOutput,
+    EvalOutput,
+    ExportOutput,
+    TrainOutput,
+)
 from ollama_tune.pipeline.runner import Context, Stage
 from ollama_tune.pipeline.shared import base_gguf, base_hf_dir, settings_json
 
@@ -72,7 +79,7 @@ def _create_run(ctx: Context) -> dict[str, Any]:
     o = ctx.recipe.ollama
     if o.create == "never":
         ctx.notes.append("not created in Ollama (ollama.create: never)")
-        return {"created": []}
+        return CreateOutput().to_json()
     if not _reachable(ctx):
         if o.create == "always":
             host = o.host or "OLLAMA_HOST"
@@ -81,28 +88,25 @@ def _create_run(ctx: Context) -> dict[str, Any]:
                 hint="start it with `ollama serve`, or set ollama.create: auto to skip this step",
             )
         ctx.notes.append("no Ollama server reachable: skipped; the bundle is ready to import")
-        return {"created": []}
+        return CreateOutput().to_json()
     from ollama_tune.modelfile import Modelfile
 
     svc = _service(ctx)
     created = []
-    files = [
-        ctx.outputs["customize"]["modelfile"],
-        Path(ctx.outputs["export"]["bundle"]) / "Modelfile",
-    ]
+    files = [CustomizeOutput.of(ctx).modelfile, Path(ExportOutput.of(ctx).bundle) / "Modelfile"]
     for name, path in zip(_targets(ctx), map(str, files), strict=True):
         mf = Modelfile.parse(Path(path).read_text(encoding="utf-8"), path=path)
         svc.create(name, mf, base_dir=Path(path).parent, progress=ctx.progress)
         created.append(name)
-    return {"created": created}
+    return CreateOutput(created=created).to_json()
 
 
 def model_refs(ctx: Context) -> dict[str, str]:
     """Runtime references for base / customized / tuned (see runtime.open_model)."""
     r = ctx.recipe
-    created = set(ctx.outputs.get("create", {}).get("created", []))
-    bundle = ctx.outputs["export"]["bundle"]
-    custom_mf = ctx.outputs["customize"]["modelfile"]
+    created = set(CreateOutput.of(ctx).created)
+    bundle = ExportOutput.of(ctx).bundle
+    custom_mf = CustomizeOutput.of(ctx).modelfile
     if base_kind(r.base_model) != "ollama":
         # One runtime (llama.cpp) for all three, so latencies compare like for like.
         # An HF base has no GGUF: it runs through transformers (runtime's HF-dir form).
@@ -139,8 +143,8 @@ def _eval_config(ctx: Context) -> Any:
 def _report_settings(ctx: Context) -> dict[str, Any]:
     """What the report shows besides the comparison: loss curves and `ollama run` commands."""
     models = ctx.recipe.eval.models
-    curves = {"tuned": ctx.outputs["train"]["run_dir"]} if "tuned" in models else {}
-    created = set(ctx.outputs.get("create", {}).get("created", []))
+    curves = {"tuned": TrainOutput.of(ctx).run_dir} if "tuned" in models else {}
+    created = set(CreateOutput.of(ctx).created)
     names = {"customized": ctx.recipe.customized_name, "tuned": ctx.recipe.tuned_name}
     commands = {k: f"ollama run {n}" for k, n in names.items() if n in created}
     return {"loss_curves": curves, "run_commands": commands}
@@ -162,14 +166,14 @@ def _eval_run(ctx: Context) -> dict[str, Any]:
         label: {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
         for label, metrics in result.summaries().items()
     }
-    return {
-        "report_md": str(report.markdown),
-        "report_html": str(report.html),
-        "report_json": str(report.json),
-        "gates_passed": bool(result.passed),
-        "summary": summary,
-        "paths": [str(report.markdown), str(report.html), str(report.json)],
-    }
+    return EvalOutput(
+        report_md=str(report.markdown),
+        report_html=str(report.html),
+        report_json=str(report.json),
+        gates_passed=bool(result.passed),
+        summary=summary,
+        paths=[str(report.markdown), str(report.html), str(report.json)],
+    ).to_json()
 
 
 def create_stage() -> Stage:

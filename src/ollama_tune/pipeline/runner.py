@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ollama_tune._util import ProgressFn, atomic_write_json, noop_progress, sha256_text
 from ollama_tune.errors import UsageError
+
+if TYPE_CHECKING:  # for the annotation only: the runner works with any recipe-like object
+    from ollama_tune.config import Recipe
 
 StageStatus = Literal["ran", "skipped", "resumed", "failed"]
 STATE_FILE = "state.json"
@@ -27,7 +30,7 @@ STATE_FILE = "state.json"
 class Context:
     """What stages share: the recipe, the workdir, upstream outputs, notes for the user."""
 
-    recipe: Any
+    recipe: Recipe
     workdir: Path
     progress: ProgressFn = noop_progress
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ollama_tune._util import atomic_write_text, sha256_file
 from ollama_tune.models import base_kind
+from ollama_tune.pipeline.outputs import CustomizeOutput, SplitOutput, TrainOutput
 from ollama_tune.pipeline.runner import Context, Stage
 from ollama_tune.pipeline.shared import base_gguf, file_hash, settings_json
 
@@ -73,15 +74,15 @@ def _split_run(ctx: Context) -> dict[str, Any]:
     train_path, test_path = out / "train.jsonl", out / "test.jsonl"
     write_jsonl(train, train_path, style="messages")
     write_jsonl(test, test_path, style="messages")
-    return {
-        "train": str(train_path),
-        "test": str(test_path),
-        "train_rows": len(train),
-        "test_rows": len(test),
-        "train_sha256": sha256_file(train_path),
-        "test_sha256": sha256_file(test_path),
-        "paths": [str(train_path), str(test_path)],
-    }
+    return SplitOutput(
+        train=str(train_path),
+        test=str(test_path),
+        train_rows=len(train),
+        test_rows=len(test),
+        train_sha256=sha256_file(train_path),
+        test_sha256=sha256_file(test_path),
+        paths=[str(train_path), str(test_path)],
+    ).to_json()
 
 
 # -- customize -------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def _customize_settings(ctx: Context) -> dict[str, Any]:
     """CustomizeConfig's arguments, with the training file's path standing for its examples."""
     r, c = ctx.recipe, ctx.recipe.customize
     return {
-        "examples": ctx.outputs["split"]["train"],
+        "examples": SplitOutput.of(ctx).train,
         "base_model": r.base_model
         if base_kind(r.base_model) == "ollama"
         else str(base_gguf(ctx) or r.base_model),
@@ -113,7 +114,9 @@ def _customize_run(ctx: Context) -> dict[str, Any]:
     ctx.notes.extend(result.warnings)
     path = ctx.workdir / "customize" / "Modelfile"
     atomic_write_text(path, result.modelfile.render())
-    return {"modelfile": str(path), "sha256": sha256_file(path), "paths": [str(path)]}
+    return CustomizeOutput(
+        modelfile=str(path), sha256=sha256_file(path), paths=[str(path)]
+    ).to_json()
 
 
 # -- train -----------------------------------------------------------------------------------
@@ -146,17 +149,17 @@ def _train_run(ctx: Context) -> dict[str, Any]:
     config = _train_config(ctx).model_copy(update={"resume": ctx.resume})
     result = train_lora(config, progress=ctx.progress)
     weights = sorted(Path(result.adapter_dir).glob("*.safetensors"))
-    return {
-        "run_dir": str(result.run_dir),
-        "train_loss": result.train_loss,
-        "eval_loss": result.eval_loss,
-        "steps": result.steps,
-        "best": result.best,
-        "tokens_per_s": result.tokens_per_s,
-        "peak_rss_mb": result.peak_rss_mb,
-        "adapter_sha256": file_hash(weights[0]) if weights else None,
-        "paths": [str(result.run_json), str(result.adapter_dir)],
-    }
+    return TrainOutput(
+        run_dir=str(result.run_dir),
+        train_loss=result.train_loss,
+        eval_loss=result.eval_loss,
+        steps=result.steps,
+        best=result.best,
+        tokens_per_s=result.tokens_per_s,
+        peak_rss_mb=result.peak_rss_mb,
+        adapter_sha256=file_hash(weights[0]) if weights else None,
+        paths=[str(result.run_json), str(result.adapter_dir)],
+    ).to_json()
 
 
 # -- export ----------------------------------------------------------------------------------

@@ -92,4 +92,3 @@ class TrainSettings(Section):
         if isinstance(value, str) and value != "all-linear":
             return [t.strip() for t in value.split(",") if t.strip()]
         return value
-
