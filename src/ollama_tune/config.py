@@ -12,104 +12,21 @@ import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, Field, ValidationError
 
 from ollama_tune.data.augment.settings import AugmentSettings
 from ollama_tune.data.settings import DataSettings
 from ollama_tune.errors import UsageError
+from ollama_tune.evaluate.settings import MODEL_ROLES, EvalSettings
+from ollama_tune.export.settings import QUANTS, ExportSettings
 from ollama_tune.ollama_settings import OllamaSettings
 from ollama_tune.prompt import CustomizeSettings
 from ollama_tune.recipe_yaml import duplicate_keys, key_node, node_for, read_yaml
 from ollama_tune.settings import Section
 from ollama_tune.train.settings import TrainSettings
-
-# Types llama.cpp's quantizer (through llama-cpp-python) and the converter produce.
-QUANTS: tuple[str, ...] = (
-    "f16",
-    "bf16",
-    "f32",
-    "q8_0",
-    "q6_k",
-    "q5_k_m",
-    "q5_k_s",
-    "q5_0",
-    "q4_k_m",
-    "q4_k_m+q8emb",
-    "q4_k_s",
-    "q4_0",
-    "q3_k_m",
-    "q2_k",
-)
-
-
-def _check_quant(value: str) -> str:
-    # Any type but f16 may end in "+imat" (an importance matrix from the training data).
-    base = value.lower().removesuffix("+imat")
-    if base not in QUANTS or (base != value.lower() and base in ("f16", "bf16", "f32")):
-        raise ValueError(f"unknown quantization {value!r}")
-    return value.lower()
-
-
-def _check_gate(value: str) -> str:
-    # The parser `eval` and the report use, so a typo fails here and not after training.
-    from ollama_tune.errors import EvaluationError
-    from ollama_tune.evaluate.gates import parse_gate
-
-    try:
-        gate = parse_gate(value)
-    except EvaluationError as exc:
-        raise ValueError(exc.message) from None
-    if gate.model is not None and gate.model not in MODEL_ROLES:
-        raise ValueError(
-            f"gate {value!r} names model {gate.model!r}, which a run does not evaluate"
-        )
-    return value
-
-
-Quant = Annotated[str, AfterValidator(_check_quant)]
-Gate = Annotated[str, AfterValidator(_check_gate)]
-
-
-ModelRole = Literal["base", "customized", "tuned"]
-MODEL_ROLES: tuple[ModelRole, ...] = ("base", "customized", "tuned")
-
-
-class ExportSection(Section):
-    quants: list[Quant] = Field(default_factory=lambda: ["q8_0"])
-    keep_f16: bool = False
-    # Warn when a quantization loses more than this much fact recall against f16.
-    guard_threshold: float | None = Field(default=0.1, ge=0.0, le=1.0)
-
-    @field_validator("quants", mode="before")
-    @classmethod
-    def _split_quants(cls, value: Any) -> Any:
-        # `--quant q4_k_m,q8_0` arrives as one string.
-        if isinstance(value, str):
-            value = [q.strip() for q in value.split(",") if q.strip()]
-        if isinstance(value, list) and not value:
-            raise ValueError("at least one quantization is needed")
-        return value
-
-
-class EvalSection(Section):
-    max_tokens: int = Field(default=200, ge=1)
-    gates: list[Gate] = Field(default_factory=list)
-    judge: str | None = None
-    concurrency: int = Field(default=1, ge=1)
-    # Evaluate on the first N test questions only (keeps the CPU quickstart short).
-    max_questions: int | None = Field(default=None, ge=1)
-    # Also ask the fine-tuned model N training questions: flags memorised-not-generalised.
-    train_sample: int = Field(default=8, ge=0)
-    models: list[ModelRole] = Field(default_factory=lambda: list(MODEL_ROLES))
 
 
 class Recipe(Section):
@@ -121,9 +38,9 @@ class Recipe(Section):
     customize: CustomizeSettings = Field(default_factory=lambda: CustomizeSettings())
     augment: AugmentSettings = Field(default_factory=lambda: AugmentSettings())
     train: TrainSettings = Field(default_factory=lambda: TrainSettings())
-    export: ExportSection = Field(default_factory=lambda: ExportSection())
+    export: ExportSettings = Field(default_factory=lambda: ExportSettings())
     ollama: OllamaSettings = Field(default_factory=lambda: OllamaSettings())
-    eval: EvalSection = Field(default_factory=lambda: EvalSection())
+    eval: EvalSettings = Field(default_factory=lambda: EvalSettings())
     workdir: Path = Path("runs/ollama-tune")
     source: Path | None = Field(default=None, exclude=True)
 

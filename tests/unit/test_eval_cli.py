@@ -109,6 +109,23 @@ def test_length_limit_shows_up_as_cut_answers(models, test_file: Path, tmp_path:
     assert data["models"][0]["metrics"]["stop_rate"] == 0.0
 
 
+@pytest.mark.parametrize("flag", ["--max-questions", "--limit"])
+def test_max_questions_and_its_old_name_limit_ask_the_first_n(  # type: ignore[no-untyped-def]
+    models, test_file: Path, tmp_path: Path, flag: str
+) -> None:
+    report = tmp_path / "rep"
+    code = _run(
+        ["eval", "--test", str(test_file), "--model", "ollama:my-bot", flag, "2",
+         "--report", str(report)]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads((report / "report.json").read_text("utf-8"))
+    assert data["settings"]["rows"] == 2
+    # Flags left out take the settings' defaults (EvalSettings: 384 tokens).
+    sent = [r.json for r in models.requests_to("/api/chat")]
+    assert len(sent) == 2 and all(s["options"]["num_predict"] == 384 for s in sent)
+
+
 def test_unknown_gate_metric_is_a_clear_error(
     test_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

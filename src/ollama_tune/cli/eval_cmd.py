@@ -56,17 +56,23 @@ def eval_command(
     report: Path | None = typer.Option(
         None, "--report", help="Write report.md, report.html and report.json into this folder."
     ),
-    gate: list[str] = typer.Option(
-        [],
+    gates: list[str] | None = typer.Option(
+        None,
         "--gate",
         help="'METRIC>=N' or 'LABEL.METRIC<=N' (quote it: > is a shell redirect), repeatable; "
         "without LABEL it checks the last --model. A failure exits 1.",
     ),
-    concurrency: int = typer.Option(1, "--concurrency", help="Parallel requests per model."),
-    max_tokens: int = typer.Option(384, "--max-tokens", help="Longest answer, in tokens."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", help="Parallel requests per model (default: 1)."
+    ),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", help="Longest answer, in tokens (default: 384)."
+    ),
     temperature: float = typer.Option(0.0, "--temperature", help="0 = deterministic."),
     seed: int = typer.Option(42, "--seed", help="Sampling seed."),
-    limit: int | None = typer.Option(None, "--limit", help="Only the first N test rows."),
+    max_questions: int | None = typer.Option(
+        None, "--max-questions", "--limit", help="Only the first N test questions."
+    ),
     train_sample: int = typer.Option(
         0,
         "--train-sample",
@@ -82,17 +88,21 @@ def eval_command(
     """
     from ollama_tune.cli._common import progress_bar
     from ollama_tune.evaluate import EvalConfig, compare_models
+    from ollama_tune.evaluate.settings import EvalSettings
 
+    # A flag left out falls back to the recipe's default (`EvalSettings`); the values are
+    # checked by `compare_models`, which reports every bad one at once.
+    default = EvalSettings()
     config = EvalConfig(
         models=parse_model_specs(model),
         test_path=test,
         judge=judge,
-        gates=tuple(gate),
-        concurrency=concurrency,
-        max_tokens=max_tokens,
+        gates=tuple(gates or ()),
+        concurrency=default.concurrency if concurrency is None else concurrency,
+        max_tokens=default.max_tokens if max_tokens is None else max_tokens,
         temperature=temperature,
         seed=seed,
-        limit=limit,
+        max_questions=max_questions,
         train_sample=train_sample,
         train_path=train,
     )

@@ -15,8 +15,12 @@ from ollama_tune.cli._options import JSON
 
 def export_command(
     run_dir: Path = typer.Argument(..., help="Run directory written by `ollama-tune train`."),
-    quant: str = typer.Option(
-        "q4_k_m", "--quant", "-q", help="Comma-separated: q4_k_m,q5_k_m,q6_k,q8_0,f16."
+    quants: str | None = typer.Option(
+        None,
+        "--quant",
+        "--quants",
+        "-q",
+        help="Comma-separated: q4_k_m,q5_k_m,q6_k,q8_0,f16 (default: q8_0).",
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Bundle directory (RUN_DIR/bundle)."),
     name: str | None = typer.Option(None, "--name", help="Model name for GGUF metadata/README."),
@@ -31,57 +35,65 @@ def export_command(
     no_guard: bool = typer.Option(
         False, "--no-guard", help="Skip the quantization guard on the test split."
     ),
-    threshold: float = typer.Option(0.05, "--guard-threshold", help="Allowed fact-recall drop."),
+    guard_threshold: float | None = typer.Option(
+        None, "--guard-threshold", help="Allowed fact-recall drop (default: 0.05)."
+    ),
+    guard_max_tokens: int | None = typer.Option(
+        None, "--guard-max-tokens", help="Longest guard answer in tokens (default: 384)."
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Merge the LoRA adapter, convert to GGUF, quantize, and write an Ollama bundle."""
+    """Merge the LoRA adapter, convert to GGUF, quantize, and write an Ollama bundle.
+
+    With RUN_DIR/data/test.jsonl, the f16 GGUF is kept and the quantization guard picks the
+    smallest type within the threshold for the Modelfile (skip it with --no-guard).
+    """
     from ollama_tune.cli._common import progress_bar
-    from ollama_tune.export import ExportConfig, export_bundle, ship_quant
-    from ollama_tune.export.convert import normalize_quant
+    from ollama_tune.export import export_bundle
 
     test_path = run_dir / "data" / "test.jsonl"
     guard = not no_guard and test_path.is_file()
-    config = ExportConfig(
+    config = _export_config(
         run_dir=run_dir,
-        quants=[q for q in quant.split(",") if q.strip()],
+        quants=quants,
         out_dir=out,
         name=name,
         adapter_only=adapter_only,
         keep_f16=guard,
         num_ctx=num_ctx,
+        guard_threshold=guard_threshold,
+        guard_max_tokens=guard_max_tokens,
+        guard_questions=test_path if guard else None,
     )
     with progress_bar("export") as progress:
         result = export_bundle(config, progress)
-    requested = [normalize_quant(q) for q in config.quants]
-    guard_result = _run_guard(result.ggufs, test_path, threshold, requested) if guard else None
-    if guard_result is not None and guard_result.choice is not None:
-        choice = guard_result.choice
-        result = ship_quant(
-            result, choice.quant, choice.reason, scores=guard_result.scores, reference="f16"
-        )
     if as_json:
         from ollama_tune.cli._common import print_json
 
-        print_json(_result_dict(result, guard_result))
+        print_json(_result_dict(result, result.guard))
         return
-    _render_export(result, guard_result)
+    _render_export(result, result.guard)
 
 
-def _run_guard(
-    ggufs: dict[str, Path], test_path: Path, threshold: float, candidates: list[str]
-) -> Any:
-    from ollama_tune.cli._common import progress_bar
-    from ollama_tune.data import read_examples
-    from ollama_tune.evaluate import guard_quantization
+def _export_config(**values: Any) -> Any:
+    """Flags over `ExportSettings`' defaults (a flag left out is None); bad values exit 1."""
+    from pydantic import ValidationError
 
-    examples = read_examples(test_path)
-    if len(ggufs) < 2 or not examples:
-        return None
-    with progress_bar("quantization guard") as progress:
-        return guard_quantization(
-            ggufs, examples, reference="f16", threshold=threshold, progress=progress,
-            candidates=candidates,
-        )  # fmt: skip
+    from ollama_tune.errors import ExportError
+    from ollama_tune.export import QUANTS, ExportConfig
+
+    try:
+        return ExportConfig(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        flag = "--quant" if field == "quants" else "--" + field.replace("_", "-")
+        raise ExportError(
+            f"{flag}: {str(err['msg']).removeprefix('Value error, ')}",
+            hint=f"use one or more of: {', '.join(QUANTS)}"
+            if "quantization" in err["msg"]
+            else "see `ollama-tune export --help`",
+        ) from None
 
 
 def _result_dict(result: Any, guard: Any) -> dict[str, Any]:

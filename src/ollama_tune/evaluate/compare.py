@@ -24,6 +24,7 @@ from ollama_tune.errors import EvaluationError, OllamaTuneError
 from ollama_tune.evaluate.gates import GateResult, check_gates, parse_gates
 from ollama_tune.evaluate.judge import JudgeScore, OllamaJudge
 from ollama_tune.evaluate.metrics import AnswerMetrics, aggregate, check_facts, score_answer
+from ollama_tune.evaluate.settings import DEFAULT_MAX_TOKENS
 
 if TYPE_CHECKING:
     from ollama_tune.data.model import Example
@@ -55,10 +56,10 @@ class EvalConfig:
     judge: str | None = None
     gates: Sequence[str] = ()
     concurrency: int = 1
-    max_tokens: int = 384
+    max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float = 0.0
     seed: int = 42
-    limit: int | None = None
+    max_questions: int | None = None  # the first N test questions only
     # Also ask N training questions (memorised vs generalised); the train file defaults to
     # the model's training run's data/train.jsonl.
     train_sample: int = 0
@@ -123,7 +124,7 @@ class DecodingOptions:
 
     temperature: float = 0.0
     seed: int = 42
-    max_tokens: int = 384
+    max_tokens: int = DEFAULT_MAX_TOKENS
     top_p: float | None = None
     stop: list[str] | None = None
 
@@ -153,8 +154,8 @@ def load_test_examples(config: EvalConfig) -> list[Example]:
         rows = read_test_examples(config.test_path)
     else:
         raise EvaluationError("no test data given", hint="pass --test test.jsonl")
-    if config.limit is not None:
-        rows = rows[: config.limit]
+    if config.max_questions is not None:
+        rows = rows[: config.max_questions]
     if not rows:
         raise EvaluationError(
             f"no test rows in {config.test_path or 'the given examples'}",

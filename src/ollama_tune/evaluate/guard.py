@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ollama_tune._util import ProgressFn
 from ollama_tune.errors import EvaluationError
 from ollama_tune.evaluate.compare import EvalConfig, EvalResult, OpenModelFn, compare_models
+from ollama_tune.evaluate.settings import DEFAULT_GUARD_THRESHOLD, DEFAULT_MAX_TOKENS
 
 if TYPE_CHECKING:
     from ollama_tune.data.model import Example
@@ -82,8 +83,8 @@ def guard_quantization(
     examples: Sequence[Example],
     *,
     reference: str = "f16",
-    threshold: float = 0.05,
-    max_tokens: int = 256,
+    threshold: float = DEFAULT_GUARD_THRESHOLD,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
     progress: ProgressFn | None = None,
     open_model: OpenModelFn | None = None,
     candidates: Sequence[str] | None = None,

@@ -6,7 +6,9 @@ Sits after `train` (reads its run directory) and before `ollama.create` / `evalu
     RUN_DIR/bundle/model-<q>.gguf, Modelfile, run.json (+ "export"), README.md
 
 `export_bundle` checks free disk space before it starts and writes every file under a
-temporary name, so an interrupted export leaves no half-written GGUF behind.
+temporary name, so an interrupted export leaves no half-written GGUF behind. When its settings
+ask for it (`ExportSettings.guard_threshold`, the f16 kept, guard questions), it runs the
+quantization guard last and ships the smallest type within the threshold (`ship.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,15 @@ from ollama_tune.export.convert import (
     split_quant,
 )
 from ollama_tune.export.merge import copy_full_model, merge_adapter
+from ollama_tune.export.settings import QUANTS, ExportConfig, ExportSettings
+from ollama_tune.export.ship import NO_GUARD_REASON, ExportResult, guard_and_ship, ship_quant
 
 __all__ = [
+    "QUANTS",
     "QUANT_FTYPES",
     "ExportConfig",
     "ExportResult",
+    "ExportSettings",
     "check_disk_space",
     "check_gguf_module",
     "convert_to_gguf",
@@ -49,75 +54,6 @@ __all__ = [
     "read_run",
     "ship_quant",
 ]
-
-
-@dataclass
-class ExportConfig:
-    run_dir: Path
-    quants: list[str] = field(default_factory=lambda: ["q4_k_m"])
-    out_dir: Path | None = None
-    name: str | None = None
-    adapter_only: bool = False
-    keep_f16: bool = False  # keep model-f16.gguf as the quantization guard's reference
-    num_ctx: int | None = None
-    threads: int | None = None
-
-
-@dataclass
-class ExportResult:
-    run_dir: Path
-    bundle_dir: Path
-    merged_dir: Path
-    name: str
-    ggufs: dict[str, Path]
-    sizes: dict[str, int]
-    sha256: dict[str, str]
-    timings: dict[str, float]
-    modelfile: Path
-    readme: Path
-    template_family: str | None = None
-    stop: list[str] = field(default_factory=list)
-    parity_checked: bool = False
-    warnings: list[str] = field(default_factory=list)
-    num_ctx: int | None = None
-    # The type the Modelfile's FROM names, and why (set by `ship_quant` after the guard).
-    shipped: str | None = None
-    shipped_reason: str | None = None
-
-
-def ship_quant(
-    result: ExportResult,
-    quant: str,
-    reason: str,
-    *,
-    scores: dict[str, float | None] | None = None,
-    reference: str | None = None,
-) -> ExportResult:
-    """Point the bundle's Modelfile at `model-<quant>.gguf` and record why in its run.json
-    (with the guard's `scores` per type against `reference`, for the report's verdict)."""
-    if quant not in result.ggufs:
-        raise ExportError(
-            f"cannot ship {quant}: the bundle has {', '.join(result.ggufs)}",
-            hint="export that type too (--quant)",
-        )
-    run = json.loads((result.bundle_dir / "run.json").read_text("utf-8"))
-    export = run.setdefault("export", {})
-    export["shipped"] = {
-        "quant": quant, "reason": reason, "scores": scores or {}, "reference": reference,
-    }  # fmt: skip
-    quants = [quant, *(q for q in export.get("quants", result.ggufs) if q != quant)]
-    files = write_bundle_files(
-        result.bundle_dir,
-        run,
-        name=result.name,
-        quants=quants,
-        sizes=result.sizes,
-        num_ctx=result.num_ctx or 2048,
-    )
-    return replace(
-        result, modelfile=files.modelfile, readme=files.readme, shipped=quant,
-        shipped_reason=reason,
-    )  # fmt: skip
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
@@ -346,7 +282,7 @@ def export_bundle(config: ExportConfig, progress: ProgressFn | None = None) -> E
     )
     timings["bundle_s"] = time.perf_counter() - t0
     progress("export", steps, steps)
-    return ExportResult(
+    result = ExportResult(
         run_dir=run_dir,
         bundle_dir=bundle_dir,
         merged_dir=merged_dir,
@@ -363,5 +299,6 @@ def export_bundle(config: ExportConfig, progress: ProgressFn | None = None) -> E
         warnings=files.lint_warnings,
         num_ctx=num_ctx,
         shipped=quants[0],
-        shipped_reason="the first --quant given (no quantization guard ran)",
+        shipped_reason=NO_GUARD_REASON,
     )
+    return guard_and_ship(result, config, quants, progress)

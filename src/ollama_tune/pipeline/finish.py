@@ -134,7 +134,7 @@ def _eval_config(ctx: Context) -> Any:
         gates=list(e.gates),
         concurrency=e.concurrency,
         max_tokens=e.max_tokens,
-        limit=e.max_questions,
+        max_questions=e.max_questions,
         train_sample=e.train_sample if "tuned" in e.models else 0,
         train_path=Path(ctx.outputs["split"]["train"]),
     )

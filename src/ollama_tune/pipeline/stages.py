@@ -166,42 +166,35 @@ def _train_run(ctx: Context) -> dict[str, Any]:
 
 
 def _export_config(ctx: Context) -> Any:
+    """The recipe's `export:` settings plus where the run lives; the guard answers the test
+    split with the evaluation's max_tokens unless `export.guard_max_tokens` is set."""
     from ollama_tune.export import ExportConfig
 
-    e = ctx.recipe.export
+    r, e = ctx.recipe, ctx.recipe.export
     return ExportConfig(
+        **{**e.model_dump(), "guard_max_tokens": e.guard_max_tokens or r.eval.max_tokens},
         run_dir=Path(ctx.outputs["train"]["run_dir"]),
-        quants=list(e.quants),
         out_dir=ctx.workdir / "bundle",
-        name=ctx.recipe.tuned_name,
-        keep_f16=e.keep_f16,
+        name=r.tuned_name,
+        guard_questions=Path(ctx.outputs["split"]["test"]),
     )
 
 
-def _guard_settings(ctx: Context) -> dict[str, Any]:
-    e = ctx.recipe.export
-    return {
-        "threshold": e.guard_threshold,
-        "test": ctx.outputs["split"]["test"],
-        "max_tokens": ctx.recipe.eval.max_tokens,
-        "candidates": list(e.quants),
-    }
-
-
 def _export_inputs(ctx: Context) -> dict[str, Any]:
-    return {"export": settings_json(_export_config(ctx)), "guard": _guard_settings(ctx)}
+    return {"export": _export_config(ctx).model_dump(mode="json")}
 
 
 def _export_run(ctx: Context) -> dict[str, Any]:
+    """Export, and with `export.keep_f16: true` the quantization guard, inside `export_bundle`:
+    the bundle then ships the smallest type within `export.guard_threshold`."""
     from ollama_tune.export import export_bundle
 
     result = export_bundle(_export_config(ctx), progress=ctx.progress)
     ctx.notes.extend(result.warnings)
-    bundle = Path(result.bundle_dir)
+    ctx.notes.extend(result.guard_notes())
     ggufs = [str(p) for p in result.ggufs.values()]
-    result = _guard(ctx, result)
     return {
-        "bundle": str(bundle),
+        "bundle": str(result.bundle_dir),
         "ggufs": ggufs,
         "sizes": {q: int(n) for q, n in result.sizes.items()},
         "timings": {k: round(v, 2) for k, v in result.timings.items()},
@@ -210,34 +203,6 @@ def _export_run(ctx: Context) -> dict[str, Any]:
         "shipped_reason": result.shipped_reason,
         "paths": [str(result.modelfile), *ggufs],
     }
-
-
-def _guard(ctx: Context, result: Any) -> Any:
-    """Quantization guard: needs the f16 reference (`export.keep_f16: true`) next to the quants;
-    the bundle then ships the smallest type within the threshold (`export.ship_quant`)."""
-    g, ggufs = _guard_settings(ctx), dict(result.ggufs)
-    if g["threshold"] is None or "f16" not in ggufs or len(ggufs) < 2:
-        return result
-    from ollama_tune.evaluate import guard_quantization
-    from ollama_tune.evaluate.testset import read_test_examples
-    from ollama_tune.export import ship_quant
-
-    guard = guard_quantization(
-        ggufs,
-        read_test_examples(Path(g["test"])),
-        threshold=g["threshold"],
-        max_tokens=g["max_tokens"],
-        progress=ctx.progress,
-        candidates=g["candidates"],
-    )
-    ctx.notes.extend(w.message for w in guard.warnings)
-    if guard.choice is None:
-        return result
-    ctx.notes.append(f"ships {guard.choice.quant}: {guard.choice.reason}")
-    return ship_quant(
-        result, guard.choice.quant, guard.choice.reason, scores=guard.scores,
-        reference=guard.reference,
-    )  # fmt: skip
 
 
 def build_stages() -> list[Stage]:
