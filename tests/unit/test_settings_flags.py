@@ -107,7 +107,9 @@ def test_the_customize_section_and_prompt_settings_agree_on_names_and_defaults()
         assert library[name] == value, (name, library[name], value)
 
 
-@pytest.mark.parametrize("section", ["data", "customize", "augment", "train", "ollama"])
+@pytest.mark.parametrize(
+    "section", ["data", "customize", "augment", "train", "export", "ollama", "eval"]
+)
 def test_each_recipe_section_is_owned_by_its_stage_module(section: str) -> None:
     owner = Recipe.model_fields[section].annotation
     assert isinstance(owner, type)
