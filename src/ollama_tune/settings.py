@@ -8,7 +8,7 @@ under the same names. This module holds only what they all share, so no stage im
 from __future__ import annotations
 
 import typing
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -78,3 +78,21 @@ def flag_problems(exc: ValidationError) -> list[str]:
         shown = "" if err["type"] == "missing" or isinstance(got, dict) else f", got {got!r}"
         lines.append(f"{name}: {msg}{shown}")
     return lines
+
+
+S = TypeVar("S", bound=Section)
+
+
+def from_flags(model: type[S], command: str, **flags: Any) -> S:
+    """`model` from a command's flags: a flag left out (None) takes the model's default; bad
+    values raise one UsageError naming every flag."""
+    from ollama_tune.errors import UsageError
+
+    try:
+        return model(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        problems = "\n  ".join(flag_problems(exc))
+        raise UsageError(
+            f"Invalid {command} settings:\n  {problems}",
+            hint=f"Fix the values above; `ollama-tune {command} --help` lists every flag.",
+        ) from None

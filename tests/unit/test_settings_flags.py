@@ -114,3 +114,39 @@ def test_each_recipe_section_is_owned_by_its_stage_module(section: str) -> None:
     owner = Recipe.model_fields[section].annotation
     assert isinstance(owner, type)
     assert owner.__module__ != "ollama_tune.config", f"{section}: {owner.__module__}"
+
+
+@pytest.mark.parametrize(
+    ("command", "model", "fields"),
+    [
+        ("customize", "prompt.CustomizeSettings", {"system", "shots", "temperature", "top_p",
+                                                   "num_ctx", "knowledge"}),
+        ("data augment", "data.augment.settings.AugmentSettings", {"n", "seed", "teacher"}),
+    ],
+)  # fmt: skip
+def test_customize_and_augment_flags_are_their_sections_fields_with_no_default(
+    command: str, model: str, fields: set[str]
+) -> None:
+    import importlib
+
+    module, name = model.rsplit(".", 1)
+    settings = getattr(importlib.import_module(f"ollama_tune.{module}"), name)
+    root: Any = typer.main.get_command(app)
+    for part in command.split():
+        root = root.commands[part]
+    params = {p.name: p for p in root.params}
+    for field in fields:
+        assert field in settings.model_fields, field
+        assert flag(field) in params[field].opts and params[field].default is None, field
+
+
+def test_a_customize_flag_out_of_range_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"instruction": "q", "output": "a"}\n', encoding="utf-8")
+    args = ("customize", "--data", str(data), "--base-model", "m", "--model-name", "x")
+    code, out, err = run_cli(capsys, *args, "--temperature", "5", "--shots", "-1", "--no-create")
+    text = " ".join((out + err).split())
+    assert code == 2, text
+    assert "--temperature" in text and "--shots" in text and "Traceback" not in text

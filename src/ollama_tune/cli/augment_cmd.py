@@ -18,8 +18,10 @@ def augment(
     inputs: list[Path] = typer.Argument(
         ..., help="Training data files, then the output file (last).", show_default=False
     ),
-    n: int = typer.Option(3, "--n", help="Rewordings per question."),
-    seed: int = typer.Option(42, "--seed", help="Same seed, same rewordings."),
+    n: int | None = typer.Option(None, "--n", help="Rewordings per question (default: 3)."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Same seed, same rewordings (default: 42)."
+    ),
     teacher: str | None = typer.Option(
         None,
         "--teacher",
@@ -41,16 +43,20 @@ def augment(
     """
     from ollama_tune.cli._common import console, print_json, progress_bar
     from ollama_tune.data.augment import AugmentConfig, augment_data
+    from ollama_tune.data.augment.settings import AugmentSettings
     from ollama_tune.errors import UsageError
+    from ollama_tune.settings import from_flags
 
     if len(inputs) < 2:
         raise UsageError(
             "data augment needs an input file and an output file",
             hint="ollama-tune data augment train.jsonl train.aug.jsonl",
         )
+    # The recipe's augment: model checks the flags; a flag left out takes its default.
+    settings = from_flags(AugmentSettings, "data augment", n=n, seed=seed, teacher=teacher)
     config = AugmentConfig(
-        inputs=inputs[:-1], output=inputs[-1], n=n, seed=seed, teacher=teacher,
-        exclude=exclude, format=fmt,
+        inputs=inputs[:-1], output=inputs[-1], exclude=exclude, format=fmt,
+        **settings.model_dump(exclude={"enabled"}),
     )  # fmt: skip
     with progress_bar("augmenting") as progress:
         result = augment_data(config, progress)
@@ -74,7 +80,8 @@ def augment(
         )
     if result.short:
         console.print(
-            f"{len(result.short)} rows got fewer than {n} rewordings (no safe rewrite found)",
+            f"{len(result.short)} rows got fewer than {settings.n} rewordings "
+            "(no safe rewrite found)",
             highlight=False,
         )
     return 0

@@ -18,15 +18,21 @@ def customize_cmd(
     base_model: str = typer.Option(..., "--base-model", "-b", help="Ollama model to start from."),
     model_name: str = typer.Option(..., "--model-name", "-n", help="Name of the new model."),
     system: str | None = typer.Option(None, "--system", help="System prompt TEXT or @FILE."),
-    shots: int = typer.Option(3, "--shots", "-k", help="Few-shot example pairs to include."),
-    temperature: float = typer.Option(0.7, "--temperature", help="PARAMETER temperature."),
-    top_p: float = typer.Option(0.9, "--top-p", "--top_p", help="PARAMETER top_p."),
+    shots: int | None = typer.Option(
+        None, "--shots", "-k", help="Few-shot example pairs to include (default: 3)."
+    ),
+    temperature: float | None = typer.Option(
+        None, "--temperature", help="PARAMETER temperature (default: 0.7)."
+    ),
+    top_p: float | None = typer.Option(
+        None, "--top-p", "--top_p", help="PARAMETER top_p (default: 0.9)."
+    ),
     num_ctx: int | None = typer.Option(
         None, "--num-ctx", help="PARAMETER num_ctx (default: computed from the token budget)."
     ),
     max_ctx: int = typer.Option(32768, "--max-ctx", help="Largest num_ctx to choose by itself."),
-    knowledge: bool = typer.Option(
-        False, "--knowledge", help="Also put the whole FAQ into SYSTEM (when it fits)."
+    knowledge: bool | None = typer.Option(
+        None, "--knowledge", help="Also put the whole FAQ into SYSTEM (when it fits)."
     ),
     tokenizer: Path | None = typer.Option(
         None, "--tokenizer", help="HF tokenizer folder for exact token counts."
@@ -50,7 +56,14 @@ def customize_cmd(
     """Customize a base model with a system prompt and few-shot examples from your data."""
     from ollama_tune.cli._common import progress_bar
     from ollama_tune.customize import CustomizeRunConfig, customize, resolve_system
+    from ollama_tune.prompt import CustomizeSettings
+    from ollama_tune.settings import from_flags
 
+    # The recipe's customize: model checks the flags; a flag left out takes its default.
+    settings = from_flags(
+        CustomizeSettings, "customize", system=resolve_system(system), shots=shots,
+        temperature=temperature, top_p=top_p, num_ctx=num_ctx, knowledge=knowledge,
+    )  # fmt: skip
     config = CustomizeRunConfig(
         data=data,
         base_model=base_model,
@@ -61,13 +74,8 @@ def customize_cmd(
         host=host,
         test=test,
         questions=questions,
-        system=resolve_system(system),
-        shots=shots,
-        temperature=temperature,
-        top_p=top_p,
-        num_ctx=num_ctx,
+        **settings.prompt_settings(),
         max_ctx=max_ctx,
-        knowledge=knowledge,
         tokenizer=tokenizer,
         max_tokens=max_tokens,
         test_questions=test_questions,

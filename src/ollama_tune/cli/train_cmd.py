@@ -22,7 +22,7 @@ def _help(field: str, default: str | None = None) -> str:
     shown = default or info.default
     if isinstance(shown, bool):
         shown = "on" if shown else "off"
-    return f"{info.description.rstrip('.')} (default: {shown})"
+    return f"{(info.description or '').rstrip('.')} (default: {shown})"
 
 
 def _train_command(

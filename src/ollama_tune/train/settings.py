@@ -22,59 +22,63 @@ _SWITCH["false"] = False
 class TrainSettings(Section):
     """How to train. Field descriptions are the `train --help` texts."""
 
-    method: Method = Field("lora", description="lora (an adapter) or full (every weight; ≤1B).")
-    lora_r: int = Field(8, ge=1, description="LoRA rank.")
-    lora_alpha: int = Field(16, ge=1, description="LoRA alpha (scale = alpha / r).")
-    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on LoRA inputs.")
+    method: Method = Field(
+        default="lora", description="lora (an adapter) or full (every weight; ≤1B)."
+    )
+    lora_r: int = Field(default=8, ge=1, description="LoRA rank.")
+    lora_alpha: int = Field(default=16, ge=1, description="LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0, description="Dropout on LoRA inputs.")
     target_modules: str | list[str] = Field(
-        "all-linear", description="'all-linear' or comma-separated module names."
+        default="all-linear", description="'all-linear' or comma-separated module names."
     )
     # None: chosen from the number of training rows (train.config.schedule_defaults).
-    epochs: float | None = Field(None, gt=0.0, description="Passes over the rows.")
-    max_steps: int | None = Field(None, ge=1, description="Stop after N steps.")
-    learning_rate: float | None = Field(None, gt=0.0, description="Peak learning rate.")
-    batch_size: int = Field(4, ge=1, description="Packed sequences per step and device.")
+    epochs: float | None = Field(default=None, gt=0.0, description="Passes over the rows.")
+    max_steps: int | None = Field(default=None, ge=1, description="Stop after N steps.")
+    learning_rate: float | None = Field(default=None, gt=0.0, description="Peak learning rate.")
+    batch_size: int = Field(default=4, ge=1, description="Packed sequences per step and device.")
     gradient_accumulation_steps: int = Field(
-        1,
+        default=1,
         ge=1,
         validation_alias=AliasChoices("gradient_accumulation_steps", "grad_accum"),
         description="Gradient accumulation steps.",
     )
-    max_seq_len: int = Field(512, ge=16, description="Longest row/pack in tokens.")
-    seed: int = Field(42, description="Seed for the validation split, init and data order.")
-    qlora: bool = Field(False, description="4-bit QLoRA (CUDA + bitsandbytes).")
-    packing: bool = Field(True, description="Padding-free packing of rows.")
-    bf16: bool | Auto = Field("auto", description="bf16 autocast: auto, on or off.")
+    max_seq_len: int = Field(default=512, ge=16, description="Longest row/pack in tokens.")
+    seed: int = Field(default=42, description="Seed for the validation split, init and data order.")
+    qlora: bool = Field(default=False, description="4-bit QLoRA (CUDA + bitsandbytes).")
+    packing: bool = Field(default=True, description="Padding-free packing of rows.")
+    bf16: bool | Auto = Field(default="auto", description="bf16 autocast: auto, on or off.")
     # "auto": on only when memory is short (it costs ~30% more compute).
     gradient_checkpointing: bool | Auto = Field(
-        "auto", description="Gradient checkpointing: auto (by free memory), on or off."
+        default="auto", description="Gradient checkpointing: auto (by free memory), on or off."
     )
-    logging_steps: int = Field(1, ge=1, description="Log loss and speed every N steps.")
-    save_steps: int = Field(50, ge=1, description="Checkpoint every N steps.")
+    logging_steps: int = Field(default=1, ge=1, description="Log loss and speed every N steps.")
+    save_steps: int = Field(default=50, ge=1, description="Checkpoint every N steps.")
     eval_steps: int | None = Field(
-        None, ge=1, description="Validate every N steps (and at each epoch end)."
+        default=None, ge=1, description="Validate every N steps (and at each epoch end)."
     )
     early_stopping_patience: int | None = Field(
-        None, ge=1, description="Stop after N validations without improvement."
+        default=None, ge=1, description="Stop after N validations without improvement."
     )
     # Validation rows are carved from the training rows (never the test file).
     val_ratio: float = Field(
-        0.15,
+        default=0.15,
         gt=0.0,
         lt=1.0,
         validation_alias=AliasChoices("val_ratio", "test_ratio"),
         description="Share of the training rows held out for validation.",
     )
     val_questions: int = Field(
-        24,
+        default=24,
         ge=1,
         validation_alias=AliasChoices("val_questions", "max_eval_rows"),
         description="Validation rows used (loss and answers) each time.",
     )
     val_recall: bool = Field(
-        True, description="Answer the validation questions while training; keep the best."
+        default=True, description="Answer the validation questions while training; keep the best."
     )
-    val_max_tokens: int = Field(96, ge=1, description="Longest validation answer in tokens.")
+    val_max_tokens: int = Field(
+        default=96, ge=1, description="Longest validation answer in tokens."
+    )
 
     @field_validator("bf16", "gradient_checkpointing", mode="before")
     @classmethod
