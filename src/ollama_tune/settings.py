@@ -72,8 +72,11 @@ def flag_problems(exc: ValidationError) -> list[str]:
     """A settings model's validation errors as `--flag: what is wrong, got VALUE` lines."""
     lines = []
     for err in exc.errors():
-        name = flag(str(err["loc"][0])) if err["loc"] else "(settings)"
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:  # a check across fields names its flags itself
+            lines.extend(msg.split("; "))
+            continue
+        name = flag(str(err["loc"][0]))
         got = err.get("input")
         shown = "" if err["type"] == "missing" or isinstance(got, dict) else f", got {got!r}"
         lines.append(f"{name}: {msg}{shown}")

@@ -150,3 +150,22 @@ def test_a_customize_flag_out_of_range_is_a_usage_error_naming_it(
     text = " ".join((out + err).split())
     assert code == 2, text
     assert "--temperature" in text and "--shots" in text and "Traceback" not in text
+
+
+def test_run_check_reports_a_cross_field_training_problem_before_any_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from _plan_helpers import write_recipe
+
+    recipe = write_recipe(tmp_path)
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_text(
+        text + "train:\n  early_stopping_patience: 2\n  val_recall: false\n"
+        "  eval_steps: 3\n  save_steps: 5\n",
+        encoding="utf-8",
+    )
+    code, out, err = run_cli(capsys, "run", str(recipe), "--check")
+    shown = " ".join((out + err).split())
+    assert code != 0, shown
+    assert "--save-steps 5 must be a multiple of --eval-steps 3" in shown
+    assert "recipe.yaml:" in shown

@@ -16,9 +16,23 @@ from pydantic import Field, ValidationError, field_validator
 
 from ollama_tune.errors import UsageError
 from ollama_tune.settings import flag_problems
-from ollama_tune.train.settings import Auto, Method, TrainSettings
+from ollama_tune.train.settings import (
+    Auto,
+    Method,
+    TrainSettings,
+    cross_field_problems,
+    step_alignment_problem,
+)
 
-__all__ = ["Auto", "Method", "TrainConfig", "TrainResult", "TrainSettings", "schedule_defaults"]
+__all__ = [
+    "Auto",
+    "Method",
+    "TrainConfig",
+    "TrainResult",
+    "TrainSettings",
+    "schedule_defaults",
+    "step_alignment_problem",
+]
 _HINT = "Fix the values above; `ollama-tune train --help` lists every flag."
 
 
@@ -69,12 +83,7 @@ class TrainConfig(TrainSettings):
 
     def validate(self) -> None:  # type: ignore[override]
         """Raise one UsageError listing every problem the fields alone cannot show."""
-        problems: list[str] = []
-        if self.method == "full" and self.qlora:
-            problems.append("--method full: cannot train 4-bit weights; drop --qlora")
-        # Early stopping on the loss (without --val-recall) restores a saved checkpoint.
-        if self.early_stopping_patience and not self.val_recall:
-            problems.extend(filter(None, [step_alignment_problem(self)]))
+        problems = cross_field_problems(self)
         if problems:
             raise UsageError("Invalid training settings:\n  " + "\n  ".join(problems), hint=_HINT)
 
@@ -82,18 +91,6 @@ class TrainConfig(TrainSettings):
         out = self.model_dump(mode="json")
         out["output"] = str(self.run_dir)
         return out
-
-
-def step_alignment_problem(config: TrainConfig) -> str | None:
-    """With loss-based early stopping the best checkpoint must have been saved: save steps
-    fall on evaluation steps. None when they do (or the values are not positive yet)."""
-    eval_steps = config.eval_steps or config.save_steps
-    if config.save_steps < 1 or eval_steps < 1 or config.save_steps % eval_steps == 0:
-        return None
-    return (
-        f"--save-steps {config.save_steps} must be a multiple of --eval-steps {eval_steps} "
-        "with --early-stopping-patience (the best checkpoint must have been saved)"
-    )
 
 
 # Small FAQ sets need many passes before a fact sticks; early stopping ends the run sooner.

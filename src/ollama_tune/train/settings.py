@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from ollama_tune.settings import Section
 
@@ -80,6 +80,15 @@ class TrainSettings(Section):
         default=96, ge=1, description="Longest validation answer in tokens."
     )
 
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainSettings:
+        # Found here, a recipe's `run --check` and the train command both catch them before
+        # any model loads (TrainConfig.validate re-checks configs built by model_copy).
+        problems = cross_field_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @field_validator("bf16", "gradient_checkpointing", mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
@@ -96,3 +105,26 @@ class TrainSettings(Section):
         if isinstance(value, str) and value != "all-linear":
             return [t.strip() for t in value.split(",") if t.strip()]
         return value
+
+
+def step_alignment_problem(settings: TrainSettings) -> str | None:
+    """With loss-based early stopping the best checkpoint must have been saved: save steps
+    fall on evaluation steps. None when they do (or the values are not positive yet)."""
+    eval_steps = settings.eval_steps or settings.save_steps
+    if settings.save_steps < 1 or eval_steps < 1 or settings.save_steps % eval_steps == 0:
+        return None
+    return (
+        f"--save-steps {settings.save_steps} must be a multiple of --eval-steps {eval_steps} "
+        "with --early-stopping-patience (the best checkpoint must have been saved)"
+    )
+
+
+def cross_field_problems(settings: TrainSettings) -> list[str]:
+    """What no single field shows: full fine-tuning of 4-bit weights, and loss-based early
+    stopping (without val_recall) whose best step may not have been saved."""
+    problems = []
+    if settings.method == "full" and settings.qlora:
+        problems.append("--method full: cannot train 4-bit weights; drop --qlora")
+    if settings.early_stopping_patience and not settings.val_recall:
+        problems.extend(filter(None, [step_alignment_problem(settings)]))
+    return problems
