@@ -7,6 +7,7 @@ spells them), instead of stopping at the first one.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +63,12 @@ class TrainConfig(TrainSettings):
         except ValidationError as exc:
             problems = "\n  ".join(flag_problems(exc))
             raise UsageError(f"Invalid training settings:\n  {problems}", hint=_HINT) from None
+
+    @field_validator("base_model", "template", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        # A local model folder or TEMPLATE file may come as a Path from library callers.
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @field_validator("data")
     @classmethod
