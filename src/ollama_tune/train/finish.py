@@ -3,31 +3,48 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ollama_tune._util import atomic_dir
 from ollama_tune.train.config import TrainConfig, TrainResult
-from ollama_tune.train.data import end_of_turn
+from ollama_tune.train.data import EncodedRows, SplitData, end_of_turn
 from ollama_tune.train.runinfo import peak_rss_mb, plot_loss, versions, write_run_json
 
+if TYPE_CHECKING:  # annotations only: loop imports this module at the end of a run
+    from ollama_tune.models import BaseModelRef
+    from ollama_tune.train.callbacks import ReportCallback
+    from ollama_tune.train.loop import Plan
+    from ollama_tune.train.recall import RecallCallback
 
-def write_outputs(
-    config: TrainConfig,
-    plan: Any,
-    ref: Any,
-    tokenizer: Any,
-    trainer: Any,
-    report: Any,
-    split: Any,
-    train_rows: Any,
-    test_rows: Any,
-    *,
-    eval_loss: float | None,
-    resumed_from: str | None,
-    started: float,
-    recall: Any = None,
-    schedule: dict[str, Any] | None = None,
-) -> TrainResult:
+
+@dataclass
+class FinishedRun:
+    """Everything the end of a run reads: the loop hands over one object, not 14 arguments."""
+
+    config: TrainConfig
+    plan: Plan
+    ref: BaseModelRef
+    tokenizer: Any  # a transformers tokenizer (typed Any: transformers is imported lazily)
+    trainer: Any  # the SFTTrainer that ran
+    report: ReportCallback
+    split: SplitData
+    train_rows: EncodedRows
+    test_rows: EncodedRows
+    eval_loss: float | None
+    resumed_from: str | None
+    started: float
+    recall: RecallCallback | None = None
+    schedule: dict[str, Any] | None = None
+
+
+def write_outputs(run: FinishedRun) -> TrainResult:
+    """The run's TrainResult; rank 0 also writes the run directory's files."""
+    config, trainer, report, split = run.config, run.trainer, run.report, run.split
+    plan, recall, train_rows, test_rows = run.plan, run.recall, run.train_rows, run.test_rows
+    eval_loss, resumed_from, started, schedule = (
+        run.eval_loss, run.resumed_from, run.started, run.schedule,
+    )  # fmt: skip
     run_dir = config.run_dir
     state = trainer.state
     losses = [r["loss"] for r in report.records if "loss" in r]
@@ -57,22 +74,14 @@ def write_outputs(
         schedule=schedule,
     )
     if trainer.is_world_process_zero():
-        _write_files(config, plan, ref, tokenizer, trainer, report, split, result, train_rows)
+        _write_files(run, result)
     trainer.accelerator.wait_for_everyone()
     return result
 
 
-def _write_files(
-    config: TrainConfig,
-    plan: Any,
-    ref: Any,
-    tokenizer: Any,
-    trainer: Any,
-    report: Any,
-    split: Any,
-    result: TrainResult,
-    train_rows: Any = None,
-) -> None:
+def _write_files(run: FinishedRun, result: TrainResult) -> None:
+    config, plan, ref, tokenizer = run.config, run.plan, run.ref, run.tokenizer
+    trainer, report, split, train_rows = run.trainer, run.report, run.split, run.train_rows
     from ollama_tune.train.speed import CompactLossSFTTrainer
 
     run_dir = config.run_dir

@@ -101,24 +101,15 @@ def train_lora(
         eval_loss = recall.best.eval_loss
     if eval_loss is None and test_rows.rows:
         eval_loss = _final_eval_loss(trainer)
-    from ollama_tune.train.finish import write_outputs
+    from ollama_tune.train.finish import FinishedRun, write_outputs
 
     return write_outputs(
-        config,
-        plan,
-        ref,
-        tokenizer,
-        trainer,
-        report,
-        split,
-        train_rows,
-        test_rows,
-        eval_loss=eval_loss,
-        resumed_from=resume_from,
-        started=started,
-        recall=recall,
-        schedule=schedule,
-    )
+        FinishedRun(
+            config, plan, ref, tokenizer, trainer, report, split, train_rows, test_rows,
+            eval_loss=eval_loss, resumed_from=resume_from, started=started, recall=recall,
+            schedule=schedule,
+        )
+    )  # fmt: skip
 
 
 def _final_eval_loss(trainer: Any) -> float | None:
