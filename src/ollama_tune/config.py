@@ -143,6 +143,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         for key in ("train", "test"):
             if isinstance(data.get(key), str):
                 data[key] = str((base / data[key]).resolve())
+    customize = raw.get("customize")
+    if isinstance(customize, dict) and isinstance(customize.get("tokenizer"), str):
+        customize["tokenizer"] = str((base / customize["tokenizer"]).resolve())
     if isinstance(raw.get("workdir"), str):
         raw["workdir"] = str((base / raw["workdir"]).resolve())
     # A base model that names an existing local file/dir is a path; anything else is an id.

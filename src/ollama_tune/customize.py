@@ -11,7 +11,9 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from ollama_tune._util import ProgressFn, atomic_write_text
 from ollama_tune.errors import OllamaError, UsageError
@@ -21,13 +23,13 @@ from ollama_tune.prompt import (
     PromptSettings,
     build_customization,
 )
+from ollama_tune.settings import usage_error
 
 if TYPE_CHECKING:
     from ollama_tune.data.model import Example
     from ollama_tune.ollama import OllamaService
 
 
-@dataclass(kw_only=True)
 class CustomizeRunConfig(PromptSettings):
     """`ollama-tune customize`: the prompt settings plus where the data and the model go."""
 
@@ -43,6 +45,12 @@ class CustomizeRunConfig(PromptSettings):
     max_tokens: int = 384
     # Rows held out of the examples/knowledge as --test questions (None: 3, 0 with knowledge).
     test_questions: int | None = None
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise usage_error(exc, "customize") from None
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,17 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SkipValidation, ValidationError, field_validator
 
 from ollama_tune.data.model import Example
 from ollama_tune.data.tokens import estimate_tokens
 from ollama_tune.errors import UsageError
 from ollama_tune.modelfile import Modelfile, value_problem
-from ollama_tune.settings import Section
+from ollama_tune.settings import Section, usage_error
 
 MESSAGE_OVERHEAD = 8  # template tokens around each message (role markers, separators)
 # No tokenizer packs more characters than this into one token: a safe lower bound on tokens.
@@ -43,51 +43,52 @@ DEFAULT_SYSTEM_EN = (
 )
 
 
-@dataclass(kw_only=True)
-class PromptSettings:
-    """How a Modelfile is built from the data; shared by `CustomizeConfig` and the CLI's run."""
-
-    system: str | None = None
-    shots: int = 3
-    temperature: float | None = 0.7
-    top_p: float | None = 0.9
-    num_ctx: int | None = None
-    max_ctx: int = 32768
-    knowledge: bool = False
-    tokenizer: str | os.PathLike[str] | None = None
-
-    def prompt_settings(self) -> dict[str, Any]:
-        """Just these fields, to hand on to another config."""
-        return {f.name: getattr(self, f.name) for f in fields(PromptSettings)}
-
-
-class CustomizeSettings(Section):
-    """The recipe's `customize:` section: `PromptSettings`' user-facing fields with their
-    limits, plus the Ollama name (tests/unit/test_settings_flags.py keeps the two in step)."""
+class PromptSettings(Section):
+    """How a Modelfile is built from the data, defined once: the recipe's `customize:`
+    section (`CustomizeSettings`), `CustomizeConfig` and the CLI's run all extend it."""
 
     system: str | None = None
     shots: int = Field(default=3, ge=0)
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
-    num_ctx: int | None = Field(default=None, ge=256)
+    # None leaves the PARAMETER out (Ollama's default applies).
+    temperature: float | None = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=0.9, gt=0.0, le=1.0)
+    # Too small for the prompt is refused by build_customization, with the token figures.
+    num_ctx: int | None = Field(default=None, ge=1)
+    max_ctx: int = Field(default=32768, ge=MIN_CTX)
     knowledge: bool = False
-    model_name: str | None = None
+    tokenizer: str | None = None  # an HF tokenizer folder, for exact token counts
+
+    @field_validator("tokenizer", mode="before")
+    @classmethod
+    def _folder_as_text(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     def prompt_settings(self) -> dict[str, Any]:
-        """The fields `PromptSettings` takes."""
-        return self.model_dump(exclude={"model_name"})
+        """Just these fields, to hand on to another config."""
+        return self.model_dump(include=set(PromptSettings.model_fields))
 
 
-@dataclass(kw_only=True)
+class CustomizeSettings(PromptSettings):
+    """The recipe's `customize:` section: the prompt settings plus the Ollama name."""
+
+    model_name: str | None = None
+
+
 class CustomizeConfig(PromptSettings):
     """Inputs of the customize path (CLI flags mirror these names)."""
 
-    examples: Sequence[Example]
+    examples: SkipValidation[Sequence[Example]]
     base_model: str
     # Rows kept out of the examples (and of the knowledge block) to test with; None: 3, or 0
     # with `knowledge` (the knowledge block should hold every row unless asked otherwise).
     holdout: int | None = None
     answer_tokens: int | None = None
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise usage_error(exc, "customize") from None
 
 
 @dataclass(frozen=True)

@@ -86,16 +86,21 @@ def flag_problems(exc: ValidationError) -> list[str]:
 S = TypeVar("S", bound=Section)
 
 
+def usage_error(exc: ValidationError, command: str) -> Exception:
+    """A settings model's validation errors as the one UsageError a user sees."""
+    from ollama_tune.errors import UsageError
+
+    problems = "\n  ".join(flag_problems(exc))
+    return UsageError(
+        f"Invalid {command} settings:\n  {problems}",
+        hint=f"Fix the values above; `ollama-tune {command} --help` lists every flag.",
+    )
+
+
 def from_flags(model: type[S], command: str, **flags: Any) -> S:
     """`model` from a command's flags: a flag left out (None) takes the model's default; bad
     values raise one UsageError naming every flag."""
-    from ollama_tune.errors import UsageError
-
     try:
         return model(**{k: v for k, v in flags.items() if v is not None})
     except ValidationError as exc:
-        problems = "\n  ".join(flag_problems(exc))
-        raise UsageError(
-            f"Invalid {command} settings:\n  {problems}",
-            hint=f"Fix the values above; `ollama-tune {command} --help` lists every flag.",
-        ) from None
+        raise usage_error(exc, command) from None

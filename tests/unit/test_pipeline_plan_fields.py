@@ -24,6 +24,8 @@ CHANGES: dict[str, tuple[Any, set[str]]] = {
     "customize.top_p": (0.5, {"customize"}),
     "customize.num_ctx": (4096, {"customize"}),
     "customize.knowledge": (True, {"customize"}),
+    "customize.max_ctx": (16384, {"customize"}),
+    "customize.tokenizer": ("tok", {"customize"}),
     "customize.model_name": ("shop-prompted", {"create"}),
     "augment.enabled": (True, {"augment"}),
     # Augmentation is off in the recipe: nothing reads its other keys.

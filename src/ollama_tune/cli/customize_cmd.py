@@ -30,7 +30,9 @@ def customize_cmd(
     num_ctx: int | None = typer.Option(
         None, "--num-ctx", help="PARAMETER num_ctx (default: computed from the token budget)."
     ),
-    max_ctx: int = typer.Option(32768, "--max-ctx", help="Largest num_ctx to choose by itself."),
+    max_ctx: int | None = typer.Option(
+        None, "--max-ctx", help="Largest num_ctx to choose by itself (default: 32768)."
+    ),
     knowledge: bool | None = typer.Option(
         None, "--knowledge", help="Also put the whole FAQ into SYSTEM (when it fits)."
     ),
@@ -63,6 +65,7 @@ def customize_cmd(
     settings = from_flags(
         CustomizeSettings, "customize", system=resolve_system(system), shots=shots,
         temperature=temperature, top_p=top_p, num_ctx=num_ctx, knowledge=knowledge,
+        max_ctx=max_ctx, tokenizer=tokenizer,
     )  # fmt: skip
     config = CustomizeRunConfig(
         data=data,
@@ -75,8 +78,6 @@ def customize_cmd(
         test=test,
         questions=questions,
         **settings.prompt_settings(),
-        max_ctx=max_ctx,
-        tokenizer=tokenizer,
         max_tokens=max_tokens,
         test_questions=test_questions,
     )
