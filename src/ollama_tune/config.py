@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ollama_tune.data.augment.settings import AugmentSettings
 from ollama_tune.data.settings import DataSettings
 from ollama_tune.errors import UsageError
-from ollama_tune.evaluate.settings import MODEL_ROLES, EvalSettings
+from ollama_tune.evaluate.settings import MODEL_ROLES, RunEvalSettings
 from ollama_tune.export.settings import QUANTS, ExportSettings
 from ollama_tune.ollama_settings import OllamaSettings
 from ollama_tune.prompt import CustomizeSettings
@@ -40,7 +40,7 @@ class Recipe(Section):
     train: TrainSettings = Field(default_factory=lambda: TrainSettings())
     export: ExportSettings = Field(default_factory=lambda: ExportSettings())
     ollama: OllamaSettings = Field(default_factory=lambda: OllamaSettings())
-    eval: EvalSettings = Field(default_factory=lambda: EvalSettings())
+    eval: RunEvalSettings = Field(default_factory=lambda: RunEvalSettings())
     workdir: Path = Path("runs/ollama-tune")
     source: Path | None = Field(default=None, exclude=True)
 

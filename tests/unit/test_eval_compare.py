@@ -138,8 +138,9 @@ def test_bad_config_reports_every_problem_before_loading_models() -> None:
     def never(ref: str) -> ScriptedModel:
         raise AssertionError("must not open models")
 
-    config = EvalConfig(models={"bad label": "x"}, examples=make_examples(), concurrency=0)
+    # Field values fail as the config is built (EvalSettings' limits), all named at once.
     with pytest.raises(EvaluationError) as err:
+        config = EvalConfig(models={"bad label": "x"}, examples=make_examples(), concurrency=0)
         compare_models(config, open_model=never)
     assert "bad label" in err.value.message and "--concurrency" in err.value.message
     with pytest.raises(EvaluationError, match="unknown metric"):

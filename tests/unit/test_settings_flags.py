@@ -169,3 +169,15 @@ def test_run_check_reports_a_cross_field_training_problem_before_any_model_loads
     assert code != 0, shown
     assert "--save-steps 5 must be a multiple of --eval-steps 3" in shown
     assert "recipe.yaml:" in shown
+
+
+def test_the_library_configs_extend_their_stages_settings_models() -> None:
+    from ollama_tune.evaluate import EvalConfig
+    from ollama_tune.evaluate.settings import EvalSettings
+    from ollama_tune.export import ExportConfig
+    from ollama_tune.export.settings import ExportSettings
+
+    assert issubclass(EvalConfig, EvalSettings)
+    assert issubclass(Recipe.model_fields["eval"].annotation, EvalSettings)  # type: ignore[arg-type]
+    assert issubclass(ExportConfig, ExportSettings)
+    assert Recipe.model_fields["export"].annotation is ExportSettings

@@ -73,11 +73,11 @@ def eval_command(
     max_questions: int | None = typer.Option(
         None, "--max-questions", "--limit", help="Only the first N test questions."
     ),
-    train_sample: int = typer.Option(
-        0,
+    train_sample: int | None = typer.Option(
+        None,
         "--train-sample",
         help="Also ask the last --model N training questions, to flag memorised-not-"
-        "generalised (train file: --train, else its run dir's data/train.jsonl).",
+        "generalised (train file: --train, else its run dir's data/train.jsonl; default 0).",
     ),
     train: Path | None = typer.Option(None, "--train", help="Training data for --train-sample."),
 ) -> None:
@@ -88,22 +88,19 @@ def eval_command(
     """
     from ollama_tune.cli._common import progress_bar
     from ollama_tune.evaluate import EvalConfig, compare_models
-    from ollama_tune.evaluate.settings import EvalSettings
 
-    # A flag left out falls back to the recipe's default (`EvalSettings`); the values are
-    # checked by `compare_models`, which reports every bad one at once.
-    default = EvalSettings()
+    # EvalConfig is EvalSettings plus the models: a flag left out (None) takes the settings'
+    # default, and a bad value fails here, naming its flag, before any model loads.
+    given = {
+        "judge": judge, "gates": list(gates) if gates else None, "concurrency": concurrency,
+        "max_tokens": max_tokens, "max_questions": max_questions, "train_sample": train_sample,
+    }  # fmt: skip
     config = EvalConfig(
+        **{k: v for k, v in given.items() if v is not None},
         models=parse_model_specs(model),
         test_path=test,
-        judge=judge,
-        gates=tuple(gates or ()),
-        concurrency=default.concurrency if concurrency is None else concurrency,
-        max_tokens=default.max_tokens if max_tokens is None else max_tokens,
         temperature=temperature,
         seed=seed,
-        max_questions=max_questions,
-        train_sample=train_sample,
         train_path=train,
     )
     with progress_bar("evaluating") as progress:

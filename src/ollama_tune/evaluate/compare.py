@@ -17,17 +17,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
+
+from pydantic import SkipValidation, ValidationError, field_validator
 
 from ollama_tune._util import ProgressFn, noop_progress
+from ollama_tune.data.model import Example
 from ollama_tune.errors import EvaluationError, OllamaTuneError
 from ollama_tune.evaluate.gates import GateResult, check_gates, parse_gates
 from ollama_tune.evaluate.judge import JudgeScore, OllamaJudge
 from ollama_tune.evaluate.metrics import AnswerMetrics, aggregate, check_facts, score_answer
-from ollama_tune.evaluate.settings import DEFAULT_MAX_TOKENS
-
-if TYPE_CHECKING:
-    from ollama_tune.data.model import Example
+from ollama_tune.evaluate.settings import DEFAULT_MAX_TOKENS, EvalSettings
+from ollama_tune.settings import flag_problems
 
 _LABEL = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 
@@ -45,25 +46,39 @@ class GeneratorLike(Protocol):
 OpenModelFn = Callable[[str], GeneratorLike]
 
 
-@dataclass
-class EvalConfig:
-    """What to compare. `models` maps a label (base/custom/tuned…) to a model reference, in the
-    order the report shows them; the last one is the candidate that un-prefixed gates check."""
+class EvalConfig(EvalSettings):
+    """What to compare: `EvalSettings` plus the models and the questions. `models` maps a
+    label (base/custom/tuned…) to a model reference, in the order the report shows them; the
+    last one is the candidate that un-prefixed gates check. The train file of `train_sample`
+    defaults to the model's training run's data/train.jsonl."""
 
     models: dict[str, str]
     test_path: Path | None = None
-    examples: Sequence[Example] | None = None
-    judge: str | None = None
-    gates: Sequence[str] = ()
-    concurrency: int = 1
-    max_tokens: int = DEFAULT_MAX_TOKENS
+    examples: SkipValidation[Sequence[Example] | None] = None
     temperature: float = 0.0
     seed: int = 42
-    max_questions: int | None = None  # the first N test questions only
-    # Also ask N training questions (memorised vs generalised); the train file defaults to
-    # the model's training run's data/train.jsonl.
-    train_sample: int = 0
     train_path: Path | None = None
+
+    def __init__(self, **values: Any) -> None:
+        # A bad value is the user's: one EvaluationError naming every flag, before any model.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise EvaluationError(
+                "; ".join(flag_problems(exc)), hint="fix the eval options and run again"
+            ) from None
+
+    @field_validator("models")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [label for label in value if not _LABEL.match(label)]
+        if bad:
+            raise ValueError(
+                "; ".join(
+                    f"model label {b!r} must be 1–40 letters, digits, '_' or '-'" for b in bad
+                )
+            )
+        return value
 
 
 @dataclass
@@ -169,15 +184,6 @@ def validate_config(config: EvalConfig) -> None:
     problems = []
     if not config.models:
         problems.append("no models to evaluate (use --model LABEL=REF)")
-    problems += [
-        f"model label {label!r} must be 1–40 letters, digits, '_' or '-'"
-        for label in config.models
-        if not _LABEL.match(label)
-    ]
-    if config.concurrency < 1:
-        problems.append(f"--concurrency must be at least 1, got {config.concurrency}")
-    if config.max_tokens < 1:
-        problems.append(f"--max-tokens must be at least 1, got {config.max_tokens}")
     if config.judge is not None and not config.judge.startswith("ollama:"):
         problems.append(f"--judge {config.judge!r} must be an Ollama model: ollama:MODEL")
     if problems:

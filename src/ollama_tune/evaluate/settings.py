@@ -42,13 +42,25 @@ GateText = Annotated[str, AfterValidator(check_gate)]
 
 
 class EvalSettings(Section):
+    """How to evaluate: `EvalConfig` (the library's input, `eval`'s flags) extends it and so
+    does the recipe's `eval:` section (`RunEvalSettings`)."""
+
     max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1)
-    gates: list[GateText] = Field(default_factory=list)
+    # Checked by `compare_models` with did-you-mean hints (a recipe checks them on load).
+    gates: list[str] = Field(default_factory=list)
     judge: str | None = None
     concurrency: int = Field(default=1, ge=1)
     # Evaluate on the first N test questions only (keeps the CPU quickstart short);
     # `eval --max-questions` (old name `--limit`).
     max_questions: int | None = Field(default=None, ge=1)
-    # Also ask the fine-tuned model N training questions: flags memorised-not-generalised.
+    # Also ask the last model N training questions: flags memorised-not-generalised.
+    train_sample: int = Field(default=0, ge=0)
+
+
+class RunEvalSettings(EvalSettings):
+    """The recipe's `eval:` section: which of the run's models to compare; gates may only
+    name those; a run has its train split, so it asks 8 training questions by default."""
+
+    gates: list[GateText] = Field(default_factory=list)
     train_sample: int = Field(default=8, ge=0)
     models: list[ModelRole] = Field(default_factory=lambda: list(MODEL_ROLES))

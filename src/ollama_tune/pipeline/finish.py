@@ -17,6 +17,7 @@ from ollama_tune.pipeline.outputs import (
     CustomizeOutput,
     EvalOutput,
     ExportOutput,
+    SplitOutput,
     TrainOutput,
 )
 from ollama_tune.pipeline.runner import Context, Stage
@@ -126,17 +127,14 @@ def model_refs(ctx: Context) -> dict[str, str]:
 def _eval_config(ctx: Context) -> Any:
     from ollama_tune.evaluate.compare import EvalConfig
 
-    e = ctx.recipe.eval
+    e, split = ctx.recipe.eval, SplitOutput.of(ctx)
+    # The recipe's eval: section is EvalConfig's settings part; `models` picks the refs.
     return EvalConfig(
+        **e.model_dump(exclude={"models", "train_sample"}),
         models=model_refs(ctx),
-        test_path=Path(ctx.outputs["split"]["test"]),
-        judge=e.judge,
-        gates=list(e.gates),
-        concurrency=e.concurrency,
-        max_tokens=e.max_tokens,
-        max_questions=e.max_questions,
+        test_path=Path(split.test),
         train_sample=e.train_sample if "tuned" in e.models else 0,
-        train_path=Path(ctx.outputs["split"]["train"]),
+        train_path=Path(split.train),
     )
 
 
