@@ -11,9 +11,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, ClassVar
 
 from ollama_tune._util import ProgressFn, atomic_write_text
 from ollama_tune.errors import OllamaError, UsageError
@@ -23,14 +21,14 @@ from ollama_tune.prompt import (
     PromptSettings,
     build_customization,
 )
-from ollama_tune.settings import usage_error
+from ollama_tune.settings import UserConfig
 
 if TYPE_CHECKING:
     from ollama_tune.data.model import Example
     from ollama_tune.ollama import OllamaService
 
 
-class CustomizeRunConfig(PromptSettings):
+class CustomizeRunConfig(PromptSettings, UserConfig):
     """`ollama-tune customize`: the prompt settings plus where the data and the model go."""
 
     data: list[Path]
@@ -45,12 +43,7 @@ class CustomizeRunConfig(PromptSettings):
     max_tokens: int = 384
     # Rows held out of the examples/knowledge as --test questions (None: 3, 0 with knowledge).
     test_questions: int | None = None
-
-    def __init__(self, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise usage_error(exc, "customize") from None
+    command: ClassVar[str] = "customize"
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field, SkipValidation, ValidationError, field_validator
+from pydantic import Field, SkipValidation, field_validator
 
 from ollama_tune.data.model import Example
 from ollama_tune.data.tokens import estimate_tokens
 from ollama_tune.errors import UsageError
 from ollama_tune.modelfile import Modelfile, value_problem
-from ollama_tune.settings import Section, usage_error
+from ollama_tune.settings import Section, UserConfig
 
 MESSAGE_OVERHEAD = 8  # template tokens around each message (role markers, separators)
 # No tokenizer packs more characters than this into one token: a safe lower bound on tokens.
@@ -74,7 +74,7 @@ class CustomizeSettings(PromptSettings):
     model_name: str | None = None
 
 
-class CustomizeConfig(PromptSettings):
+class CustomizeConfig(PromptSettings, UserConfig):
     """Inputs of the customize path (CLI flags mirror these names)."""
 
     examples: SkipValidation[Sequence[Example]]
@@ -83,12 +83,7 @@ class CustomizeConfig(PromptSettings):
     # with `knowledge` (the knowledge block should hold every row unless asked otherwise).
     holdout: int | None = None
     answer_tokens: int | None = None
-
-    def __init__(self, **values: Any) -> None:
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise usage_error(exc, "customize") from None
+    command: ClassVar[str] = "customize"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ under the same names. This module holds only what they all share, so no stage im
 from __future__ import annotations
 
 import typing
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -86,15 +86,34 @@ def flag_problems(exc: ValidationError) -> list[str]:
 S = TypeVar("S", bound=Section)
 
 
-def usage_error(exc: ValidationError, command: str) -> Exception:
+def usage_error(exc: ValidationError, command: str, what: str | None = None) -> Exception:
     """A settings model's validation errors as the one UsageError a user sees."""
     from ollama_tune.errors import UsageError
 
     problems = "\n  ".join(flag_problems(exc))
     return UsageError(
-        f"Invalid {command} settings:\n  {problems}",
+        f"Invalid {what or command} settings:\n  {problems}",
         hint=f"Fix the values above; `ollama-tune {command} --help` lists every flag.",
     )
+
+
+class UserConfig(Section):
+    """A library input built from what a user gave (flags, a recipe): a bad value raises the
+    stage's own error naming every flag, never a pydantic traceback. Mixed into the
+    `*Config` models next to their stage's settings model."""
+
+    command: ClassVar[str] = ""  # whose `--help` lists the flags
+    what: ClassVar[str | None] = None  # "Invalid <what> settings" (default: the command)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise self.user_error(exc) from None
+
+    @classmethod
+    def user_error(cls, exc: ValidationError) -> Exception:
+        return usage_error(exc, cls.command, cls.what)
 
 
 def from_flags(model: type[S], command: str, **flags: Any) -> S:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -91,7 +91,7 @@ def eval_command(
 
     # EvalConfig is EvalSettings plus the models: a flag left out (None) takes the settings'
     # default, and a bad value fails here, naming its flag, before any model loads.
-    given = {
+    given: dict[str, Any] = {
         "judge": judge, "gates": list(gates) if gates else None, "concurrency": concurrency,
         "max_tokens": max_tokens, "max_questions": max_questions, "train_sample": train_sample,
     }  # fmt: skip

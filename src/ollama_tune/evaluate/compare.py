@@ -28,7 +28,7 @@ from ollama_tune.evaluate.gates import GateResult, check_gates, parse_gates
 from ollama_tune.evaluate.judge import JudgeScore, OllamaJudge
 from ollama_tune.evaluate.metrics import AnswerMetrics, aggregate, check_facts, score_answer
 from ollama_tune.evaluate.settings import DEFAULT_MAX_TOKENS, EvalSettings
-from ollama_tune.settings import flag_problems
+from ollama_tune.settings import UserConfig, flag_problems
 
 _LABEL = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 
@@ -46,7 +46,7 @@ class GeneratorLike(Protocol):
 OpenModelFn = Callable[[str], GeneratorLike]
 
 
-class EvalConfig(EvalSettings):
+class EvalConfig(EvalSettings, UserConfig):
     """What to compare: `EvalSettings` plus the models and the questions. `models` maps a
     label (base/custom/tuned…) to a model reference, in the order the report shows them; the
     last one is the candidate that un-prefixed gates check. The train file of `train_sample`
@@ -59,14 +59,12 @@ class EvalConfig(EvalSettings):
     seed: int = 42
     train_path: Path | None = None
 
-    def __init__(self, **values: Any) -> None:
-        # A bad value is the user's: one EvaluationError naming every flag, before any model.
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise EvaluationError(
-                "; ".join(flag_problems(exc)), hint="fix the eval options and run again"
-            ) from None
+    @classmethod
+    def user_error(cls, exc: ValidationError) -> Exception:
+        # The evaluation's own error, as `validate_config` raises for what fields cannot show.
+        return EvaluationError(
+            "; ".join(flag_problems(exc)), hint="fix the eval options and run again"
+        )
 
     @field_validator("models")
     @classmethod

@@ -12,7 +12,7 @@ from typing import Any
 
 from ollama_tune._util import atomic_write_text, sha256_file
 from ollama_tune.models import base_kind
-from ollama_tune.pipeline.outputs import CustomizeOutput, SplitOutput, TrainOutput
+from ollama_tune.pipeline.outputs import CustomizeOutput, ExportOutput, SplitOutput, TrainOutput
 from ollama_tune.pipeline.runner import Context, Stage
 from ollama_tune.pipeline.shared import base_gguf, file_hash, settings_json
 
@@ -93,6 +93,7 @@ def _customize_settings(ctx: Context) -> dict[str, Any]:
     r, c = ctx.recipe, ctx.recipe.customize
     return {
         "examples": SplitOutput.of(ctx).train,
+        # base_kind first: a base path that does not exist fails here, with its reason.
         "base_model": r.base_model
         if base_kind(r.base_model) == "ollama"
         else str(base_gguf(ctx) or r.base_model),
@@ -173,15 +174,15 @@ def _export_config(ctx: Context) -> Any:
     r, e = ctx.recipe, ctx.recipe.export
     return ExportConfig(
         **{**e.model_dump(), "guard_max_tokens": e.guard_max_tokens or r.eval.max_tokens},
-        run_dir=Path(ctx.outputs["train"]["run_dir"]),
+        run_dir=Path(TrainOutput.of(ctx).run_dir),
         out_dir=ctx.workdir / "bundle",
         name=r.tuned_name,
-        guard_questions=Path(ctx.outputs["split"]["test"]),
+        guard_questions=Path(SplitOutput.of(ctx).test),
     )
 
 
 def _export_inputs(ctx: Context) -> dict[str, Any]:
-    return {"export": _export_config(ctx).model_dump(mode="json")}
+    return {"export": settings_json(_export_config(ctx))}
 
 
 def _export_run(ctx: Context) -> dict[str, Any]:
@@ -193,16 +194,16 @@ def _export_run(ctx: Context) -> dict[str, Any]:
     ctx.notes.extend(result.warnings)
     ctx.notes.extend(result.guard_notes())
     ggufs = [str(p) for p in result.ggufs.values()]
-    return {
-        "bundle": str(result.bundle_dir),
-        "ggufs": ggufs,
-        "sizes": {q: int(n) for q, n in result.sizes.items()},
-        "timings": {k: round(v, 2) for k, v in result.timings.items()},
-        "modelfile_sha256": file_hash(Path(result.modelfile)),
-        "shipped": result.shipped,
-        "shipped_reason": result.shipped_reason,
-        "paths": [str(result.modelfile), *ggufs],
-    }
+    return ExportOutput(
+        bundle=str(result.bundle_dir),
+        ggufs=ggufs,
+        sizes={q: int(n) for q, n in result.sizes.items()},
+        timings={k: round(v, 2) for k, v in result.timings.items()},
+        modelfile_sha256=file_hash(Path(result.modelfile)),
+        shipped=result.shipped,
+        shipped_reason=result.shipped_reason,
+        paths=[str(result.modelfile), *ggufs],
+    ).to_json()
 
 
 def build_stages() -> list[Stage]:

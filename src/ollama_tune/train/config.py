@@ -11,12 +11,12 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from ollama_tune.errors import UsageError
-from ollama_tune.settings import flag_problems
+from ollama_tune.settings import UserConfig
 from ollama_tune.train.settings import (
     Auto,
     Method,
@@ -37,7 +37,7 @@ __all__ = [
 _HINT = "Fix the values above; `ollama-tune train --help` lists every flag."
 
 
-class TrainConfig(TrainSettings):
+class TrainConfig(TrainSettings, UserConfig):
     """`TrainSettings` plus the run's inputs: everything `train_lora` needs, and what the
     pipeline's train stage hashes. CLI flags mirror the names in kebab-case.
 
@@ -55,14 +55,8 @@ class TrainConfig(TrainSettings):
     # The Ollama TEMPLATE training renders through: a Go TEMPLATE file or `ollama:NAME`
     # (None: an Ollama base's own, else the tokenizer's chat template converted).
     template: str | None = None
-
-    def __init__(self, **values: Any) -> None:
-        # A bad value is the user's: one UsageError naming every flag, never a traceback.
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            problems = "\n  ".join(flag_problems(exc))
-            raise UsageError(f"Invalid training settings:\n  {problems}", hint=_HINT) from None
+    command: ClassVar[str] = "train"
+    what: ClassVar[str | None] = "training"
 
     @field_validator("base_model", "template", mode="before")
     @classmethod
@@ -83,10 +77,6 @@ class TrainConfig(TrainSettings):
             # Resolved once so every later read sees the same folder.
             self.output = Path("runs") / datetime.now().strftime("train-%Y%m%d-%H%M%S")
         return Path(self.output)
-
-    def settings(self) -> TrainSettings:
-        """The settings part alone (what a recipe's `train:` section holds)."""
-        return TrainSettings(**self.model_dump(include=set(TrainSettings.model_fields)))
 
     def validate(self) -> None:  # type: ignore[override]
         """Raise one UsageError listing every problem the fields alone cannot show."""
