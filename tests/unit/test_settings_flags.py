@@ -153,10 +153,11 @@ def test_a_customize_flag_out_of_range_is_a_usage_error_naming_it(
 
 
 def test_run_check_reports_a_cross_field_training_problem_before_any_model_loads(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from _plan_helpers import write_recipe
 
+    monkeypatch.setenv("COLUMNS", "400")  # a long tmp path must not wrap inside the table cell
     recipe = write_recipe(tmp_path)
     text = recipe.read_text(encoding="utf-8")
     recipe.write_text(

@@ -12,7 +12,12 @@ from test_train import QUESTIONS, tiny_config, write_qa
 
 from ollama_tune.train import recall as recall_mod
 from ollama_tune.train import train_lora
-from ollama_tune.train.config import LEARNING_RATES, TrainConfig, schedule_defaults
+from ollama_tune.train.config import (
+    LEARNING_RATES,
+    TrainConfig,
+    answer_token_budget,
+    schedule_defaults,
+)
 
 # Every fact the QUESTIONS answers carry (derived from their numbers: 550円, 14日, 10時…).
 ALL_FACTS = "全国一律550円です。5000円以上で送料無料、14日以内、平日10時から18時です。"
@@ -38,13 +43,19 @@ def _safetensors(path: Path) -> dict[str, Any]:
     return load_file(str(path))
 
 
+budgets: list[int] = []  # the max_new_tokens each validation generator was built with
+
+
 @pytest.fixture
 def peaking_generator(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Replace live generation: validation k answers LEVELS[k] of the questions correctly."""
     levels = [0.0, 0.25, 0.5, 1.0, 0.5, 0.25, 0.0, 0.0, 0.0, 0.0]
     calls: list[float] = []
+    budgets.clear()
 
     def factory(tokenizer: Any, max_new_tokens: int, batch_size: int = 8) -> Any:
+        budgets.append(max_new_tokens)
+
         def generate(model: Any, prompts: list[list[int]]) -> list[tuple[str, bool]]:
             level = levels[min(len(calls), len(levels) - 1)]
             calls.append(level)
@@ -163,10 +174,41 @@ def test_run_json_records_the_chosen_schedule(
     result = train_lora(cfg)
     run = json.loads(result.run_json.read_text())
     sched = run["schedule"]
-    assert sched["chosen"] == ["epochs", "learning_rate"]
+    assert sched["chosen"] == ["epochs", "learning_rate", "val_max_tokens"]
     assert sched["rows"] == result.train_rows and "ceil" in sched["rule"]
     assert run["config"]["epochs"] == sched["epochs"] > 1
     assert run["config"]["learning_rate"] == LEARNING_RATES["lora"]
+
+
+def test_validation_budget_fits_the_answers_unless_given(
+    tmp_path: Path, tiny_model_dir: Path, peaking_generator: list[float]
+) -> None:
+    from ollama_tune.train.data import encode_rows, with_system
+
+    data = write_qa(tmp_path / "qa.jsonl")
+    cfg = tiny_config(data, tiny_model_dir, tmp_path / "run", val_max_tokens=None)
+    result = train_lora(cfg)
+    sched = json.loads(result.run_json.read_text())["schedule"]
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    from ollama_tune.train.data import prepare_split
+
+    split = prepare_split([data], None, cfg.val_ratio, cfg.seed, tmp_path / "x", False, False)
+    rows = encode_rows(tok, with_system(split.train, None), cfg.max_seq_len).rows
+    longest = max(sum(1 for lab in r["labels"] if lab != -100) for r in rows)
+    # Room for nearly every answer, the margin on top, and what the generator really got.
+    assert sched["val_max_tokens"] == budgets[-1] >= 0.9 * longest
+    assert "val_max_tokens" in sched["chosen"]
+    given = train_lora(tiny_config(data, tiny_model_dir, tmp_path / "r2", val_max_tokens=7))
+    assert json.loads(given.run_json.read_text())["schedule"]["val_max_tokens"] == budgets[-1] == 7
+
+
+def test_answer_token_budget_is_the_95th_percentile_with_a_margin() -> None:
+    assert answer_token_budget([100] * 19 + [1000]) == 125  # one outlier does not set it
+    assert answer_token_budget([200] * 20) == 250
+    assert answer_token_budget([]) == answer_token_budget([3]) == 32
+    assert answer_token_budget([5000]) == 1024
 
 
 def test_full_fine_tuning_changes_every_weight_and_exports(

@@ -91,7 +91,7 @@ def _train_command(
         None, "--val-recall/--no-val-recall", help=_help("val_recall")
     ),
     val_max_tokens: int | None = typer.Option(
-        None, "--val-max-tokens", help=_help("val_max_tokens")
+        None, "--val-max-tokens", help=_help("val_max_tokens", "1.25 × the answers' p95")
     ),
     as_json: bool = JSON,
 ) -> None:

@@ -98,7 +98,8 @@ SCHEDULE_RULE = (
     f"epochs = clamp(ceil({ROWS_SEEN} / training rows), 1, {MAX_EPOCHS}) unless --epochs or "
     "--max-steps is given; learning rate = "
     + ", ".join(f"{k} {v:g}" for k, v in LEARNING_RATES.items())
-    + " unless --learning-rate is given"
+    + " unless --learning-rate is given; val_max_tokens = 1.25 × the 95th percentile answer "
+    "length in tokens unless --val-max-tokens is given"
 )
 
 
@@ -129,6 +130,39 @@ def schedule_defaults(config: TrainConfig, rows: int) -> tuple[TrainConfig, dict
         "chosen": chosen,
     }
     return config.model_copy(update={"epochs": epochs, "learning_rate": lr}), record
+
+
+# The validation budget: room for the long answers of the data plus a margin, so "stopped by
+# itself" measures the model and not the budget (SmolLM2 spends ~1.7 tokens per Japanese char).
+BUDGET_QUANTILE, BUDGET_MARGIN, BUDGET_RANGE = 0.95, 1.25, (32, 1024)
+
+
+def answer_token_budget(completion_lengths: list[int]) -> int:
+    """Tokens a validation answer may take: the answers' 95th percentile length × 1.25."""
+    if not completion_lengths:
+        return BUDGET_RANGE[0]
+    ordered = sorted(completion_lengths)
+    p95 = ordered[math.ceil(BUDGET_QUANTILE * len(ordered)) - 1]  # nearest rank
+    return max(BUDGET_RANGE[0], min(BUDGET_RANGE[1], math.ceil(p95 * BUDGET_MARGIN)))
+
+
+def completion_lengths(rows: list[dict[str, list[int]]]) -> list[int]:
+    """Tokens the loss covers in each encoded row: the answer and its end-of-turn."""
+    return [sum(1 for lab in row["labels"] if lab != -100) for row in rows]
+
+
+def resolve_val_budget(
+    config: TrainConfig, rows: list[dict[str, list[int]]], schedule: dict[str, Any]
+) -> TrainConfig:
+    """Fill an unset `val_max_tokens` from the encoded rows' completion lengths (recorded in
+    the schedule run.json keeps)."""
+    if config.val_max_tokens is not None:
+        schedule["val_max_tokens"] = config.val_max_tokens
+        return config
+    budget = answer_token_budget(completion_lengths(rows))
+    schedule["val_max_tokens"] = budget
+    schedule["chosen"].append("val_max_tokens")
+    return config.model_copy(update={"val_max_tokens": budget})
 
 
 @dataclass

@@ -70,7 +70,7 @@ def train_lora(
         write=plan.rank == 0,
     )
     from ollama_tune.templates.source import template_for_base
-    from ollama_tune.train.config import schedule_defaults
+    from ollama_tune.train.config import resolve_val_budget, schedule_defaults
 
     config, schedule = schedule_defaults(config, len(split.train))
     # --template first; an Ollama base keeps its own TEMPLATE; else the chat template, converted.
@@ -78,6 +78,7 @@ def train_lora(
     train_rows = encode_rows(
         tokenizer, with_system(split.train, config.system), config.max_seq_len, tmpl
     )
+    config = resolve_val_budget(config, train_rows.rows, schedule)
     # Validation (loss and recall) on the first --val-questions rows: forward passes cost time.
     val = with_system(split.test, config.system)[: config.val_questions]
     test_rows = encode_rows(tokenizer, val, config.max_seq_len, tmpl)

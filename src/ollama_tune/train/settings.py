@@ -76,8 +76,10 @@ class TrainSettings(Section):
     val_recall: bool = Field(
         default=True, description="Answer the validation questions while training; keep the best."
     )
-    val_max_tokens: int = Field(
-        default=96, ge=1, description="Longest validation answer in tokens."
+    # None: from the training answers' lengths (train.config.answer_token_budget), so a model
+    # that answers like its data can stop inside the budget.
+    val_max_tokens: int | None = Field(
+        default=None, ge=1, description="Longest validation answer in tokens."
     )
 
     @model_validator(mode="after")
