@@ -104,6 +104,13 @@ def test_early_stopping_exports_the_checkpoint_whose_recall_peaked(
     assert all(exported[k].equal(at_peak[k]) for k in exported)
     assert any(not exported[k].equal(last[k]) for k in exported)
     assert (result.run_dir / "loss.png").stat().st_size > 0
+    # What each validation answered, question by question, for a person to read.
+    lines = (result.run_dir / "validation_answers.jsonl").read_text("utf-8").splitlines()
+    answers = [json.loads(x) for x in lines]
+    assert sorted({a["step"] for a in answers}) == [v["step"] for v in vals]
+    at_peak_answers = [a for a in answers if a["step"] == peak["step"]]
+    assert at_peak_answers and all(a["answer"] == ALL_FACTS for a in at_peak_answers)
+    assert {a["answer"] for a in answers if a["step"] == 0} == {"不明です。"}
 
 
 def test_live_generation_answers_each_validation_question(
@@ -246,3 +253,36 @@ def test_full_method_refuses_qlora(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="--method full"):
         TrainConfig(data=[tmp_path], method="full", qlora=True).validate()
+
+
+def test_validation_questions_spread_over_answers_not_one_augmented_family(
+    tmp_path: Path, tiny_model_dir: Path, peaking_generator: list[float]
+) -> None:
+    """Rewordings follow their original in the file; validation must not spend its questions
+    on four wordings of one answer."""
+    base = [
+        json.loads(x)
+        for x in write_numbered_qa(tmp_path / "qa.jsonl", 8).read_text("utf-8").splitlines()
+    ]
+    rows = []
+    for i, row in enumerate(base, start=1):
+        rows.append(row)
+        rows += [
+            row | {"question": f"{row['question']}？{k}", "augmented_from": f"qa.jsonl:{i}"}
+            for k in range(3)
+        ]
+    data = tmp_path / "qa.aug.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    cfg = tiny_config(
+        data, tiny_model_dir, tmp_path / "run", max_steps=1, val_ratio=0.5, val_questions=3
+    )
+    result = train_lora(cfg)
+    answer_of = {r["question"]: r["answer"] for r in rows}
+    asked = [
+        json.loads(x)["question"]
+        for x in (result.run_dir / "validation_answers.jsonl").read_text("utf-8").splitlines()
+        if json.loads(x)["step"] == 0
+    ]
+    assert len(asked) == 3 and len({answer_of[q] for q in asked}) == 3
+    # The originals come before their rewordings.
+    assert all(q in {r["question"] for r in base} for q in asked)

@@ -85,6 +85,20 @@ def with_system(examples: list[Example], system: str | None) -> list[Example]:
     return out
 
 
+def spread_questions(examples: list[Example], n: int) -> list[Example]:
+    """`n` validation rows spread over different answers: one per answer first (the original
+    before its rewordings), then seconds, so an augmented family does not fill the budget."""
+    families: dict[tuple[str | None, str], list[Example]] = {}
+    for ex in sorted(examples, key=lambda e: bool(e.extra.get("augmented_from"))):
+        families.setdefault((ex.system, ex.answer), []).append(ex)
+    out: list[Example] = []
+    depth = 0
+    while len(out) < min(n, len(examples)):
+        out += [f[depth] for f in families.values() if depth < len(f)][: n - len(out)]
+        depth += 1
+    return out
+
+
 def to_prompt_completion(ex: Example) -> dict[str, Any]:
     """The conversational prompt/completion record TRL documents for completion-only loss."""
     return {

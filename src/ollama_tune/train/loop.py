@@ -58,7 +58,7 @@ def train_lora(
         progress("preparing base model", 0, None)
     ref = resolve_base_model(config.base_model)
     model, tokenizer = _load(ref, config, plan)
-    from ollama_tune.train.data import encode_rows, prepare_split, with_system
+    from ollama_tune.train.data import encode_rows, prepare_split, spread_questions, with_system
 
     split = prepare_split(
         config.data,
@@ -79,8 +79,9 @@ def train_lora(
         tokenizer, with_system(split.train, config.system), config.max_seq_len, tmpl
     )
     config = resolve_val_budget(config, train_rows.rows, schedule)
-    # Validation (loss and recall) on the first --val-questions rows: forward passes cost time.
-    val = with_system(split.test, config.system)[: config.val_questions]
+    # Validation (loss and recall) on --val-questions rows of different answers: forward passes
+    # cost time, and four rewordings of one answer would measure one fact.
+    val = with_system(spread_questions(split.test, config.val_questions), config.system)
     test_rows = encode_rows(tokenizer, val, config.max_seq_len, tmpl)
     from ollama_tune.train.trainer import build_trainer
 

@@ -7,7 +7,8 @@ fact recall, all-facts-right, stop rate, Japanese share. The callback keeps a co
 weights (recall, then stop rate, then validation loss), early-stops after `patience`
 validations without improvement, and `restore_best` puts those weights back before saving.
 The best weights are also saved to `checkpoints/best/` (with `best.json`), so `--resume`
-continues with the same choice.
+continues with the same choice; every validation's answers go to `validation_answers.jsonl`
+so a person can read what the figures counted.
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
         patience: int | None,
         best_dir: Path | None = None,
         on_record: Callable[[dict[str, Any]], None] | None = None,
+        answers_file: Path | None = None,
     ) -> None:
         self.examples = list(examples)
         self.prompts = prompts
@@ -151,6 +153,7 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
         self.patience = patience
         self.best_dir = best_dir
         self.on_record = on_record
+        self.answers_file = answers_file
         self.history: list[Validation] = []
         self.best: Validation | None = None
         self.best_state: dict[str, Any] | None = None
@@ -158,6 +161,8 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
         self.stopped = False
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if state.is_world_process_zero:
+            self._trim_answers(state.global_step)
         # On resume, pick up the validations and the best weights of the interrupted run.
         saved = self.best_dir / "best.json" if self.best_dir else None
         if not state.global_step or saved is None or not saved.is_file():
@@ -189,9 +194,12 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
         was_training = model.training
         model.eval()
         try:
-            figures = score(self.examples, self.generate(model, self.prompts))
+            answers = self.generate(model, self.prompts)
         finally:
             model.train(was_training)
+        figures = score(self.examples, answers)
+        if state.is_world_process_zero:
+            self._write_answers(state.global_step, answers)
         loss = (metrics or {}).get("eval_loss")
         val = Validation(
             step=state.global_step,
@@ -208,6 +216,25 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
         improved = self._update_best(val, model, control)
         if self.best_dir is not None and state.is_world_process_zero:
             self._save(model if improved else None)
+
+    def _write_answers(self, step: int, answers: list[tuple[str, bool]]) -> None:
+        if self.answers_file is None:
+            return
+        self.answers_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.answers_file.open("a", encoding="utf-8") as f:
+            for ex, (text, stopped) in zip(self.examples, answers, strict=True):
+                row = {"step": step, "question": ex.question, "answer": text, "stopped": stopped}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def _trim_answers(self, step: int) -> None:
+        """A fresh run starts the file anew; a resumed one keeps the answers up to its step."""
+        from ollama_tune._util import atomic_write_text
+
+        if self.answers_file is None or not self.answers_file.is_file():
+            return
+        lines = self.answers_file.read_text("utf-8").splitlines(keepends=True)
+        kept = [ln for ln in lines if step and json.loads(ln)["step"] <= step]
+        atomic_write_text(self.answers_file, "".join(kept))
 
     def _update_best(self, val: Validation, model: Any, control: Any) -> bool:
         if self.best is None or val.key() > self.best.key():

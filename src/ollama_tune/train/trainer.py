@@ -95,6 +95,7 @@ def _recall_callback(config: TrainConfig, tokenizer: Any, val_examples: Any, row
         every=config.eval_steps,
         patience=config.early_stopping_patience or DEFAULT_PATIENCE,
         best_dir=config.run_dir / "checkpoints" / "best",
+        answers_file=config.run_dir / "validation_answers.jsonl",
     )
 
 
