@@ -215,7 +215,7 @@ def build_stages() -> list[Stage]:
         Stage("split", "split", _split_inputs, _split_run, ("check",)),
         Stage("customize", "customize", _customize_inputs, _customize_run, ("split",)),
         augment_stage(),
-        Stage("train", "train (LoRA)", _train_inputs, _train_run, ("split", "augment")),
+        Stage("train", "train (fine-tune)", _train_inputs, _train_run, ("split", "augment")),
         Stage("export", "export (GGUF)", _export_inputs, _export_run, ("split", "train")),
         create_stage(),
         eval_stage(),
