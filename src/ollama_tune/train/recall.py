@@ -232,8 +232,11 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
 
         if self.answers_file is None or not self.answers_file.is_file():
             return
+        if not step:
+            self.answers_file.unlink()
+            return
         lines = self.answers_file.read_text("utf-8").splitlines(keepends=True)
-        kept = [ln for ln in lines if step and json.loads(ln)["step"] <= step]
+        kept = [ln for ln in lines if json.loads(ln)["step"] <= step]
         atomic_write_text(self.answers_file, "".join(kept))
 
     def _update_best(self, val: Validation, model: Any, control: Any) -> bool:

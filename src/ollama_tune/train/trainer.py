@@ -38,7 +38,7 @@ def build_trainer(
     from ollama_tune.train.callbacks import ReportCallback
 
     has_eval = bool(test_rows.rows)
-    recall = _recall_callback(config, tokenizer, val_examples, train_rows) if has_eval else None
+    recall = _recall_callback(config, tokenizer, val_examples) if has_eval else None
     args = sft_args(config, plan, has_eval, recall=recall is not None)
     trainer_class: Any = SFTTrainer
     cpu_paths = not plan.cuda and not plan.unsloth
@@ -78,15 +78,15 @@ def build_trainer(
 DEFAULT_PATIENCE = 3
 
 
-def _recall_callback(config: TrainConfig, tokenizer: Any, val_examples: Any, rows: Any) -> Any:
+def _recall_callback(config: TrainConfig, tokenizer: Any, val_examples: Any) -> Any:
     if not config.val_recall or not val_examples:
         return None
-    from ollama_tune.train.config import answer_token_budget, completion_lengths
     from ollama_tune.train.recall import RecallCallback, hf_generate, prompt_ids
 
-    # The train loop has resolved it already; direct callers get the same rule.
-    budget = config.val_max_tokens or answer_token_budget(completion_lengths(rows.rows))
-
+    # train_lora fills an unset budget from the data (config.resolve_val_budget) before this.
+    budget = config.val_max_tokens
+    if budget is None:
+        raise ValueError("val_max_tokens is unset: call train.config.resolve_val_budget first")
     examples = list(val_examples)[: config.val_questions]
     return RecallCallback(
         examples,
