@@ -57,7 +57,16 @@ def _rss_mb() -> float:
     return round(psutil.Process().memory_info().rss / 2**20, 1)
 
 
-def _sample_rss(step: int, every: int) -> None:
+def _trim(step: int, every: int) -> None:
+    """--trim-every: hand glibc's free heap pages back to the kernel (malloc_trim(0))."""
+    if every and step and step % every == 0:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _sample_rss(step: int, every: int, trim_every: int = 0) -> None:
+    _trim(step, trim_every)
     if step % every == 0:
         RSS.append((step, _rss_mb()))
         print(f"step {step}: RSS {RSS[-1][1]:.0f} MB", file=sys.stderr, flush=True)
@@ -90,7 +99,9 @@ def _shaped_model(tmp: Path, shape: str) -> str:
     return str(out)
 
 
-def ours(steps: int, batch: int, seq: int, bf16: bool, rss_every: int, shape: str = "135m") -> None:
+def ours(
+    steps: int, batch: int, seq: int, bf16: bool, rss_every: int, shape: str = "135m", trim: int = 0
+) -> None:
     from ollama_tune.train import TrainConfig, train_lora
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +124,7 @@ def ours(steps: int, batch: int, seq: int, bf16: bool, rss_every: int, shape: st
                 bf16=bf16,
                 val_recall=False,
             ),
-            on_log=lambda rec: _sample_rss(int(rec.get("step", 0)), rss_every),
+            on_log=lambda rec: _sample_rss(int(rec.get("step", 0)), rss_every, trim),
         )
         logs = [json.loads(x) for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
         run = json.loads((res.run_dir / "run.json").read_text())
@@ -296,6 +307,7 @@ def main() -> None:
     ap.add_argument("--setting", nargs="+", choices=list(SETTINGS), default=["equal", "defaults"])
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     ap.add_argument("--rss-every", type=int, default=4, help="sample RSS every N steps")
+    ap.add_argument("--trim-every", type=int, default=0, help="--mode ours: malloc_trim every N")
     ap.add_argument("--shape", choices=["135m", *SHAPES], default="135m", help="--mode ours only")
     ap.add_argument(
         "--no-fused-head", action="store_true", help="--mode ours: logits path, not train.linear_ce"
@@ -311,7 +323,7 @@ def main() -> None:
                 from ollama_tune.train import linear_ce
 
                 linear_ce.PLAIN_HEAD_TYPES = frozenset()
-            ours(a.steps, a.batch, a.seq, bf16, a.rss_every, a.shape)
+            ours(a.steps, a.batch, a.seq, bf16, a.rss_every, a.shape, a.trim_every)
         else:
             plain(a.steps, a.batch, a.seq, bf16, a.rss_every)
         return

@@ -286,3 +286,20 @@ def test_validation_questions_spread_over_answers_not_one_augmented_family(
     assert len(asked) == 3 and len({answer_of[q] for q in asked}) == 3
     # The originals come before their rewordings.
     assert all(q in {r["question"] for r in base} for q in asked)
+
+
+def test_no_val_at_start_skips_the_base_models_answers_but_keeps_its_loss(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    data = write_numbered_qa(tmp_path / "qa.jsonl", n=12)
+    cfg = tiny_config(
+        data, tiny_model_dir, tmp_path / "run", max_steps=2, eval_steps=2, save_steps=2,
+        val_ratio=0.25, val_questions=2, val_max_tokens=4, val_at_start=False,
+    )  # fmt: skip
+    result = train_lora(cfg)
+    rows = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "val_fact_recall" in r] == [2]
+    assert 0 in [r["step"] for r in rows if "eval_loss" in r]  # the loss curve still starts at 0
+    lines = (result.run_dir / "validation_answers.jsonl").read_text("utf-8").splitlines()
+    assert {json.loads(x)["step"] for x in lines} == {2}
+    assert json.loads(result.run_json.read_text())["config"]["val_at_start"] is False

@@ -90,6 +90,9 @@ def _train_command(
     val_recall: bool | None = typer.Option(
         None, "--val-recall/--no-val-recall", help=_help("val_recall")
     ),
+    val_at_start: bool | None = typer.Option(
+        None, "--val-at-start/--no-val-at-start", help=_help("val_at_start")
+    ),
     val_max_tokens: int | None = typer.Option(
         None, "--val-max-tokens", help=_help("val_max_tokens", "1.25 × the answers' p95")
     ),

@@ -145,8 +145,10 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
         best_dir: Path | None = None,
         on_record: Callable[[dict[str, Any]], None] | None = None,
         answers_file: Path | None = None,
+        at_start: bool = True,
     ) -> None:
         self.examples = list(examples)
+        self.at_start = at_start
         self.prompts = prompts
         self.generate = generate
         self.every = every
@@ -190,6 +192,8 @@ class RecallCallback(TrainerCallback):  # type: ignore[misc]
         self, args: Any, state: Any, control: Any, metrics: Any = None, model: Any = None, **kw: Any
     ) -> None:
         if model is None or (self.history and self.history[-1].step == state.global_step):
+            return
+        if not state.global_step and not self.at_start:
             return
         was_training = model.training
         model.eval()

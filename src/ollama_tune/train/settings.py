@@ -76,6 +76,11 @@ class TrainSettings(Section):
     val_recall: bool = Field(
         default=True, description="Answer the validation questions while training; keep the best."
     )
+    # The base model rarely stops, so its answers run to the budget: a minute on 2 CPU cores.
+    val_at_start: bool = Field(
+        default=True,
+        description="Also answer them before the first step (the base model's point).",
+    )
     # None: from the training answers' lengths (train.config.answer_token_budget), so a model
     # that answers like its data can stop inside the budget.
     val_max_tokens: int | None = Field(

@@ -96,6 +96,7 @@ def _recall_callback(config: TrainConfig, tokenizer: Any, val_examples: Any) -> 
         patience=config.early_stopping_patience or DEFAULT_PATIENCE,
         best_dir=config.run_dir / "checkpoints" / "best",
         answers_file=config.run_dir / "validation_answers.jsonl",
+        at_start=config.val_at_start,
     )
 
 
