@@ -100,7 +100,14 @@ def _shaped_model(tmp: Path, shape: str) -> str:
 
 
 def ours(
-    steps: int, batch: int, seq: int, bf16: bool, rss_every: int, shape: str = "135m", trim: int = 0
+    steps: int,
+    batch: int,
+    seq: int,
+    bf16: bool,
+    rss_every: int,
+    shape: str = "135m",
+    trim: int = 0,
+    checkpointing: str = "auto",
 ) -> None:
     from ollama_tune.train import TrainConfig, train_lora
 
@@ -122,6 +129,7 @@ def ours(
                 lora_alpha=2 * LORA_R,
                 save_steps=10_000,
                 bf16=bf16,
+                gradient_checkpointing=checkpointing,
                 val_recall=False,
             ),
             on_log=lambda rec: _sample_rss(int(rec.get("step", 0)), rss_every, trim),
@@ -307,6 +315,7 @@ def main() -> None:
     ap.add_argument("--setting", nargs="+", choices=list(SETTINGS), default=["equal", "defaults"])
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     ap.add_argument("--rss-every", type=int, default=4, help="sample RSS every N steps")
+    ap.add_argument("--checkpointing", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--trim-every", type=int, default=0, help="--mode ours: malloc_trim every N")
     ap.add_argument("--shape", choices=["135m", *SHAPES], default="135m", help="--mode ours only")
     ap.add_argument(
@@ -323,7 +332,7 @@ def main() -> None:
                 from ollama_tune.train import linear_ce
 
                 linear_ce.PLAIN_HEAD_TYPES = frozenset()
-            ours(a.steps, a.batch, a.seq, bf16, a.rss_every, a.shape, a.trim_every)
+            ours(a.steps, a.batch, a.seq, bf16, a.rss_every, a.shape, a.trim_every, a.checkpointing)
         else:
             plain(a.steps, a.batch, a.seq, bf16, a.rss_every)
         return

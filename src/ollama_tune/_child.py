@@ -12,11 +12,13 @@ lets its cleanup run, and raises KeyboardInterrupt in the parent.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import queue as queue_mod
 import signal
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -73,6 +75,21 @@ def _child_main(
     out.put(("ok", result))
 
 
+@contextmanager
+def _environment(extra: dict[str, str]) -> Iterator[None]:
+    """os.environ plus `extra` while a child is spawned (it inherits the process environment)."""
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _stop(proc: Any) -> None:
     if proc.is_alive():
         proc.terminate()  # SIGTERM: the child raises KeyboardInterrupt, its `finally`s run
@@ -100,14 +117,19 @@ def call_in_child(
     *args: Any,
     progress: ProgressFn | None = None,
     what: str = "training",
+    env: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> T:
-    """`fn(*args, progress=..., **kwargs)` in a spawned interpreter; `fn` must be importable."""
+    """`fn(*args, progress=..., **kwargs)` in a spawned interpreter; `fn` must be importable.
+
+    `env` is added to the child's environment only (LD_PRELOAD must be set before it starts).
+    """
     report = progress or noop_progress
     ctx = multiprocessing.get_context("spawn")  # fork would copy the very state we leave behind
     out = ctx.Queue()
     proc = ctx.Process(target=_child_main, args=(out, fn, args, kwargs), name=f"ollama-tune {what}")
-    proc.start()
+    with _environment(env or {}):
+        proc.start()
     try:
         while True:
             try:

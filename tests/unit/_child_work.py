@@ -41,3 +41,9 @@ def wait_for_stop(marker: str, progress: ProgressFn) -> None:
         time.sleep(60)
     finally:
         Path(marker).write_text("cleaned up\n", encoding="utf-8")
+
+
+def allocator_and_env(progress: ProgressFn) -> tuple[str, str]:
+    from ollama_tune.train.allocator import current
+
+    return current(), os.environ.get("LD_PRELOAD", "")

@@ -55,7 +55,8 @@ TRAIN_VALUES: dict[str, Any] = {
     "batch_size": 2, "gradient_accumulation_steps": 2, "max_seq_len": 256, "seed": 7,
     "qlora": True, "packing": False, "bf16": False, "gradient_checkpointing": True,
     "logging_steps": 5, "save_steps": 10, "eval_steps": 5, "early_stopping_patience": 2,
-    "val_ratio": 0.3, "val_questions": 4, "val_recall": False, "val_max_tokens": 32,
+    "val_ratio": 0.3, "val_questions": 4, "val_recall": False, "val_at_start": False,
+    "val_max_tokens": 32,
 }  # fmt: skip
 CHANGES |= {f"train.{k}": (v, {"train"}) for k, v in TRAIN_VALUES.items()}
 # Not settings of one stage: the data files (their contents are hashed), the run's name and

@@ -67,6 +67,8 @@ def test_train_stage_reports_progress_from_its_child_and_resumes_after_ctrl_c(
     again = run_recipe(recipe, lambda *a: later.append(a), stages=_up_to_train())
     train = next(r for r in again.stages if r.name == "train")
     assert train.status == "resumed" and train.outputs["steps"] == 6
+    doc = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert doc["config"]["allocator"] == "jemalloc"  # the child was started with LD_PRELOAD
     # Resumed from checkpoint-2, not restarted: it starts at step 2, never trains step 1 again,
     # and each step's loss is logged once, in order.
     trained = [done for what, done, _ in later if what == "training" and done]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ollama_tune._util import atomic_dir
+from ollama_tune.train.allocator import current as current_allocator
 from ollama_tune.train.config import TrainConfig, TrainResult
 from ollama_tune.train.data import EncodedRows, SplitData, end_of_turn
 from ollama_tune.train.runinfo import peak_rss_mb, plot_loss, versions, write_run_json
@@ -101,6 +102,7 @@ def _write_files(run: FinishedRun, result: TrainResult) -> None:
         "gradient_checkpointing": plan.gradient_checkpointing,
         "unsloth": plan.unsloth,
         "world_size": plan.world_size,
+        "allocator": current_allocator(),  # jemalloc or the system's: peak memory differs
         # Which speed paths ran (train.speed on CPU), for comparing runs' tokens/s.
         "attention": getattr(trainer.model.config, "_attn_implementation", None),
         "loss": "compact" if isinstance(trainer, CompactLossSFTTrainer) else "trl-fused",
