@@ -20,6 +20,7 @@ Peak RSS is per process; RSS is also sampled every `--rss-every` steps to show g
     python bench/bench_train.py --mode ours --steps 1000 --batch 1 --seq 256 --rss-every 50
     python bench/bench_train.py --mode ours --shape 1b --steps 3 --batch 4 --seq 512 --rss-every 1
     python bench/bench_train.py --mode ours --steps 6 --batch 4 --seq 512 [--no-fused-head]
+    python bench/bench_train.py --mode ours --steps 60 --batch 4 --seq 512 --bucket 0|64
 """
 
 from __future__ import annotations
@@ -145,6 +146,9 @@ def ours(
             "precision": res.precision,
             "shape": shape,
             "gradient_checkpointing": run["config"]["gradient_checkpointing"],
+            "bucket_tokens": run["config"].get("bucket_tokens"),
+            "allocator": run["config"].get("allocator"),
+            "peak_rss_mb": res.peak_rss_mb,
             "rss": RSS,
         }
     )
@@ -321,6 +325,9 @@ def main() -> None:
     ap.add_argument(
         "--no-fused-head", action="store_true", help="--mode ours: logits path, not train.linear_ce"
     )
+    ap.add_argument(
+        "--bucket", type=int, default=None, help="--mode ours: pad batches to a multiple (0 off)"
+    )
     a = ap.parse_args()
     if a.mode == "matmul":
         matmul_rate()
@@ -332,6 +339,10 @@ def main() -> None:
                 from ollama_tune.train import linear_ce
 
                 linear_ce.PLAIN_HEAD_TYPES = frozenset()
+            if a.bucket is not None:  # A/B runs of train.speed.BucketCollator
+                from ollama_tune.train import speed
+
+                speed.BUCKET_TOKENS = a.bucket
             ours(a.steps, a.batch, a.seq, bf16, a.rss_every, a.shape, a.trim_every, a.checkpointing)
         else:
             plain(a.steps, a.batch, a.seq, bf16, a.rss_every)

@@ -56,16 +56,24 @@ def _portable(exc: BaseException) -> BaseException:
     return TrainingError(f"the child process failed: {where}")
 
 
+def _relayed(out: Any, name: str) -> Callable[..., None]:
+    def call(*args: Any) -> None:
+        out.put(("relay", name, args))
+
+    return call
+
+
 def _child_main(
-    out: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    out: Any,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    relay: tuple[str, ...] = (),
 ) -> None:
     _stop_once_on_signal()
-
-    def progress(description: str, completed: float, total: float | None) -> None:
-        out.put(("progress", description, completed, total))
-
+    callbacks = {name: _relayed(out, name) for name in ("progress", *relay)}
     try:
-        result = fn(*args, progress=progress, **kwargs)
+        result = fn(*args, **callbacks, **kwargs)
     except KeyboardInterrupt:
         out.put(("interrupted",))
         return
@@ -118,16 +126,24 @@ def call_in_child(
     progress: ProgressFn | None = None,
     what: str = "training",
     env: dict[str, str] | None = None,
+    relay: dict[str, Callable[..., Any]] | None = None,
     **kwargs: Any,
 ) -> T:
     """`fn(*args, progress=..., **kwargs)` in a spawned interpreter; `fn` must be importable.
 
     `env` is added to the child's environment only (LD_PRELOAD must be set before it starts).
+    `relay` names more callback arguments of `fn` (e.g. `on_log`): the child's calls to them
+    run the given callables in this process, in order with its progress calls.
     """
-    report = progress or noop_progress
+    callbacks: dict[str, Callable[..., Any]] = {"progress": progress or noop_progress}
+    callbacks |= relay or {}
     ctx = multiprocessing.get_context("spawn")  # fork would copy the very state we leave behind
     out = ctx.Queue()
-    proc = ctx.Process(target=_child_main, args=(out, fn, args, kwargs), name=f"ollama-tune {what}")
+    proc = ctx.Process(
+        target=_child_main,
+        args=(out, fn, args, kwargs, tuple(relay or ())),
+        name=f"ollama-tune {what}",
+    )
     with _environment(env or {}):
         proc.start()
     try:
@@ -139,8 +155,8 @@ def call_in_child(
                     proc.join()
                     raise _died(what, proc.exitcode) from None
                 continue
-            if msg[0] == "progress":
-                report(*msg[1:])
+            if msg[0] == "relay":
+                callbacks[msg[1]](*msg[2])
                 continue
             proc.join()
             if msg[0] == "ok":

@@ -47,3 +47,10 @@ def allocator_and_env(progress: ProgressFn) -> tuple[str, str]:
     from ollama_tune.train.allocator import current
 
     return current(), os.environ.get("LD_PRELOAD", "")
+
+
+def logs_and_progress(progress: ProgressFn, on_log: Any) -> int:
+    for i in range(3):
+        progress("step", i + 1, 3)
+        on_log({"loss": 1.0 / (i + 1), "step": i + 1})
+    return os.getpid()

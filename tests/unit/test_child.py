@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
-from _child_work import data_error, killed, pid_and_progress, unpicklable_error, wait_for_stop
+from _child_work import (
+    data_error,
+    killed,
+    logs_and_progress,
+    pid_and_progress,
+    unpicklable_error,
+    wait_for_stop,
+)
 
 from ollama_tune._child import call_in_child
 from ollama_tune.errors import DataError, TrainingError
@@ -17,6 +25,24 @@ def test_the_result_and_every_progress_call_come_back_from_another_process() -> 
     result = call_in_child(pid_and_progress, 3, progress=lambda *a: seen.append(a))
     assert result["steps"] == 3 and result["pid"] != os.getpid()
     assert seen == [("step", 1, 3), ("step", 2, 3), ("step", 3, 3)]
+
+
+def test_relayed_callbacks_run_here_in_order_with_the_progress_calls() -> None:
+    seen: list[tuple[Any, ...]] = []
+    pid = call_in_child(
+        logs_and_progress,
+        progress=lambda *a: seen.append(("progress", *a)),
+        relay={"on_log": lambda record: seen.append(("log", record["step"]))},
+    )
+    assert pid != os.getpid()
+    assert seen == [
+        ("progress", "step", 1, 3),
+        ("log", 1),
+        ("progress", "step", 2, 3),
+        ("log", 2),
+        ("progress", "step", 3, 3),
+        ("log", 3),
+    ]
 
 
 def test_the_childs_error_is_raised_with_its_class_message_and_hint() -> None:

@@ -67,6 +67,7 @@ def test_train_flags_reach_the_config_under_the_settings_names(
         raise typer.Exit(0)
 
     monkeypatch.setattr("ollama_tune.train.train_lora", fake_train)
+    monkeypatch.setattr("ollama_tune.cli.train_cmd._in_child", fake_train)
     data = tmp_path / "d.jsonl"
     data.write_text('{"instruction": "q", "output": "a"}\n', encoding="utf-8")
     flags = ("--grad-accum", "3", "--bf16", "off", "--target-modules", "q_proj,v_proj")

@@ -212,7 +212,12 @@ def test_cli_train_runs_end_to_end(
     assert exit_.value.code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["steps"] == 2 and printed["run_dir"] == str(out)
-    assert json.loads((out / "run.json").read_text())["metrics"]["steps"] == 2
+    record = json.loads((out / "run.json").read_text())
+    assert record["metrics"]["steps"] == 2
+    # It trained in its own process, started on jemalloc where the system has it.
+    from ollama_tune.train.allocator import find_jemalloc
+
+    assert record["config"]["allocator"] == ("jemalloc" if find_jemalloc() else "system")
 
 
 def test_cli_reports_bad_flags_with_exit_code_2(

@@ -88,6 +88,13 @@ def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path, bf16: bool = False) -> An
     return trainer
 
 
+def _for_trl(batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch without the bucket's count, which TRL's loss would pass on to the model."""
+    from ollama_tune.train.speed import BUCKET_PAD
+
+    return {k: v for k, v in batch.items() if k != BUCKET_PAD}
+
+
 def test_compact_loss_equals_trls_loss_gradients_and_metrics(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,7 +116,9 @@ def test_compact_loss_equals_trls_loss_gradients_and_metrics(
     def run(compute: Any, **kw: Any) -> tuple[float, list[torch.Tensor], dict[str, float]]:
         model.zero_grad()
         trainer._metrics["train"].clear()
-        loss = compute(trainer, model, dict(batch), **kw)
+        # TRL's own loss gets the batch without the bucket's count (its model call takes **kw).
+        ours = compute is CompactLossSFTTrainer.compute_loss
+        loss = compute(trainer, model, dict(batch) if ours else _for_trl(batch), **kw)
         loss.backward()
         metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
         return float(loss.detach()), [p.grad.clone() for p in lora], metrics
@@ -136,7 +145,7 @@ def test_compact_loss_equals_trls_loss_gradients_and_metrics(
         loss, outputs = CompactLossSFTTrainer.compute_loss(
             trainer, model, dict(batch), return_outputs=True
         )
-        want = SFTTrainer.compute_loss(trainer, model, dict(batch))
+        want = SFTTrainer.compute_loss(trainer, model, _for_trl(batch))
     assert not fused and outputs.logits is not None
     assert float(loss) == pytest.approx(float(want), rel=1e-5)
 
@@ -156,7 +165,7 @@ def test_fused_head_step_keeps_the_runs_bf16_autocast(tiny_model_dir: Path, tmp_
     assert seen == [True]  # the decoder, called directly, still ran under bf16 autocast
     # In `train()` accelerate puts this autocast on the prepared model's forward.
     with trainer.accelerator.autocast():
-        theirs = SFTTrainer.compute_loss(trainer, model, dict(batch))
+        theirs = SFTTrainer.compute_loss(trainer, model, _for_trl(batch))
     assert seen == [True, True]
     assert float(ours) == pytest.approx(float(theirs), rel=2e-2)
 

@@ -114,16 +114,27 @@ def _train_command(
         template=template,
     )
     # Under accelerate/torchrun every rank runs this command; only rank 0 talks to the user.
+    distributed = "RANK" in os.environ
     main_rank = os.environ.get("RANK", "0") == "0"
-    if main_rank and not as_json:
-        result = _train_with_bar(config, train_lora)
-    else:
-        result = train_lora(config)
+    run = train_lora if distributed else _in_child
+    result = _train_with_bar(config, run) if main_rank and not as_json else run(config)
     if main_rank:
         _render(result, as_json)
 
 
-def _train_with_bar(config: Any, train_lora: Any) -> Any:
+def _in_child(config: Any, progress: Any = None, on_log: Any = None) -> Any:
+    """A single-process run trains in its own process, as `run` does: it starts on jemalloc
+    where the system has it (lower peak memory, train/allocator.py)."""
+    from ollama_tune._child import call_in_child
+    from ollama_tune.train import train_lora
+    from ollama_tune.train.allocator import training_env
+
+    config.validate()  # bad settings fail here at once, before a process starts
+    relay = {"on_log": on_log} if on_log else None
+    return call_in_child(train_lora, config, progress=progress, env=training_env(), relay=relay)
+
+
+def _train_with_bar(config: Any, run: Any) -> Any:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -155,7 +166,7 @@ def _train_with_bar(config: Any, train_lora: Any) -> Any:
                 bar.update(task, loss=f"{record['loss']:.3f}")
             bar.update(task, tps=f"{record['tokens_per_s']:.0f}")
 
-        return train_lora(config, progress, on_log)
+        return run(config, progress, on_log)
 
 
 def _render(result: Any, as_json: bool) -> None:

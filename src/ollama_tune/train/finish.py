@@ -106,6 +106,7 @@ def _write_files(run: FinishedRun, result: TrainResult) -> None:
         # Which speed paths ran (train.speed on CPU), for comparing runs' tokens/s.
         "attention": getattr(trainer.model.config, "_attn_implementation", None),
         "loss": "compact" if isinstance(trainer, CompactLossSFTTrainer) else "trl-fused",
+        "bucket_tokens": getattr(trainer.data_collator, "multiple", 0),
         # Where the trained weights are: export merges adapter/ or copies model/.
         "weights": result.adapter_dir.name,
     }

@@ -12,6 +12,9 @@ After the matmuls, two costs dominated a CPU step (SmolLM2-135M, profiled in BEN
   `packed_sdpa`, registered with transformers' `AttentionInterface`, runs SDPA once per packed
   sequence (the collator's `cu_seq_lens_q`) with `is_causal=True`, in fp32: on CPU, bf16 SDPA
   is slower than fp32 at these lengths.
+- Every packed batch has its own length, so every step meets new matmul shapes: oneDNN builds
+  and caches kernels for each and the heap fragments (BENCHMARKS.md, issue 16). `BucketCollator`
+  pads each batch to a multiple of `BUCKET_TOKENS` with one unlabelled segment.
 
 Imported only by a training run (torch, transformers and trl load here); used on CPU only.
 """
@@ -85,6 +88,54 @@ def use_packed_attention(model: Any) -> bool:
     return True
 
 
+# Batches padded to a multiple of this many tokens (0: off); the bench's --bucket sets it.
+BUCKET_TOKENS = 64
+BUCKET_PAD = "bucket_pad"  # batch key: how many of its tokens are the padding segment
+
+
+class BucketCollator:
+    """TRL's padding-free collator, its flat batch padded to a multiple of `multiple`.
+
+    The padding is one extra sequence (positions 0…k-1, no labels), not k one-token ones as
+    TRL's own `pad_to_multiple_of` makes: `packed_sdpa` runs one more small SDPA, not k.
+    """
+
+    def __init__(self, inner: Any, multiple: int, pad_token_id: int) -> None:
+        self.inner, self.multiple, self.pad_token_id = inner, multiple, pad_token_id
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.inner(examples)
+        ids = batch["input_ids"]
+        extra = -ids.shape[1] % self.multiple
+        if ids.shape[0] != 1 or "cu_seq_lens_q" not in batch:
+            return batch  # not a padding-free batch: nothing to bucket
+        batch[BUCKET_PAD] = extra
+        if not extra:
+            return batch
+        batch["input_ids"] = torch.nn.functional.pad(ids, (0, extra), value=self.pad_token_id)
+        batch["labels"] = torch.nn.functional.pad(batch["labels"], (0, extra), value=IGNORE)
+        tail = torch.arange(extra, dtype=batch["position_ids"].dtype)[None]
+        batch["position_ids"] = torch.cat([batch["position_ids"], tail], dim=1)
+        bounds = batch["cu_seq_lens_q"]
+        cuts = torch.cat([bounds, bounds[-1:] + extra])
+        batch["cu_seq_lens_q"] = batch["cu_seq_lens_k"] = cuts
+        batch["max_length_q"] = batch["max_length_k"] = int(cuts.diff().max())
+        if "seq_idx" in batch:
+            last = batch["seq_idx"].new_full((1, extra), len(bounds) - 1)
+            batch["seq_idx"] = torch.cat([batch["seq_idx"], last], dim=1)
+        return batch
+
+
+def bucket_batches(trainer: Any, multiple: int | None = None) -> bool:
+    """Pad the trainer's padding-free batches to a multiple of `multiple` tokens."""
+    multiple = BUCKET_TOKENS if multiple is None else multiple
+    pad = getattr(trainer.processing_class, "pad_token_id", None)
+    if not multiple or pad is None or not getattr(trainer.args, "padding_free", False):
+        return False
+    trainer.data_collator = BucketCollator(trainer.data_collator, multiple, pad)
+    return True
+
+
 def supports_compact_loss(model: Any) -> bool:
     """Models whose forward takes `logits_to_keep` (transformers' causal LMs since 4.50)."""
     return "logits_to_keep" in inspect.signature(type(model).forward).parameters
@@ -105,7 +156,7 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
     ) -> Any:
         labels = inputs["labels"]
         targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
-        feed = {k: v for k, v in inputs.items() if k != "labels"}
+        feed = {k: v for k, v in inputs.items() if k not in ("labels", BUCKET_PAD)}
         parts = None if return_outputs else self._fused_head(model)
         if parts is not None:
             loss, outputs = self._fused_loss(parts, feed, targets, num_items_in_batch, inputs)
@@ -116,6 +167,14 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
             loss = loss * self.accelerator.num_processes
         outputs["loss"] = loss
         return (loss, outputs) if return_outputs else loss
+
+    def _track_num_input_tokens(self, inputs: dict[str, Any]) -> None:
+        # tokens/s counts the data's tokens, not the bucket's padding segment.
+        before = self.state.num_input_tokens_seen
+        super()._track_num_input_tokens(inputs)
+        if self.state.num_input_tokens_seen != before and inputs.get(BUCKET_PAD):
+            pad = torch.as_tensor(inputs[BUCKET_PAD], device=self.args.device)
+            self.state.num_input_tokens_seen -= int(self.accelerator.gather(pad).sum())
 
     def _fused_head(self, model: Any) -> Any:
         """`(decoder, head)` for `linear_ce` on a single-process training step, else None."""
@@ -166,7 +225,8 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
         self._metrics[mode]["entropy"].append(ent / max(n, 1.0))
         if mode == "train":
             mask = inputs.get("attention_mask")
-            local = mask.sum() if mask is not None else torch.tensor(inputs["input_ids"].numel())
+            total = inputs["input_ids"].numel() - int(inputs.get(BUCKET_PAD, 0))
+            local = mask.sum() if mask is not None else torch.tensor(total)
             self._total_train_tokens += int(gather(local).sum())
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
 

@@ -64,6 +64,8 @@ def build_trainer(
         peft_config=None if plan.unsloth or config.method == "full" else lora_config(config),
         callbacks=callbacks,
     )
+    if trainer_class is not SFTTrainer and config.packing:
+        speed.bucket_batches(trainer)
     if cpu_paths and config.method != "full":
         from ollama_tune.train.fused_lora import fuse_lora_layers
 
