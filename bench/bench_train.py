@@ -21,6 +21,7 @@ Peak RSS is per process; RSS is also sampled every `--rss-every` steps to show g
     python bench/bench_train.py --mode ours --shape 1b --steps 3 --batch 4 --seq 512 --rss-every 1
     python bench/bench_train.py --mode ours --steps 6 --batch 4 --seq 512 [--no-fused-head]
     python bench/bench_train.py --mode ours --steps 60 --batch 4 --seq 512 --bucket 0|64
+    python bench/bench_train.py --mode ours --steps 8 --batch 4 --seq 512 --shared-prefix on|off
 """
 
 from __future__ import annotations
@@ -40,6 +41,22 @@ LORA_R = 8
 # setting -> (plain batch, ours batch, max tokens per row)
 SETTINGS = {"equal": (4, 4, 512), "defaults": (8, 4, 512), "same": (2, 2, 256)}
 RSS: list[tuple[int, float]] = []
+# --system: the system prompt both sides train with (None: the chat template's default).
+SYSTEM: str | None = None
+
+
+def _system(choice: str) -> str | None:
+    """`default` (the template's own), `recipe` (the demo recipe's prompt) or the text itself."""
+    if choice == "default":
+        return None
+    if choice == "recipe":
+        import yaml
+
+        recipe = yaml.safe_load((DATA / "recipe.yaml").read_text(encoding="utf-8"))
+        return str(recipe["customize"]["system"])
+    return choice
+
+
 # --shape: random weights in another model's shape (memory and speed depend on shapes only).
 SHAPES = {
     "1b": {  # Llama-3.2-1B's body on SmolLM2's vocabulary: 1.07 B parameters
@@ -132,6 +149,7 @@ def ours(
                 bf16=bf16,
                 gradient_checkpointing=checkpointing,
                 val_recall=False,
+                system=SYSTEM,
             ),
             on_log=lambda rec: _sample_rss(int(rec.get("step", 0)), rss_every, trim),
         )
@@ -147,6 +165,7 @@ def ours(
             "shape": shape,
             "gradient_checkpointing": run["config"]["gradient_checkpointing"],
             "bucket_tokens": run["config"].get("bucket_tokens"),
+            "shared_prefix": run["config"].get("shared_prefix"),
             "allocator": run["config"].get("allocator"),
             "peak_rss_mb": res.peak_rss_mb,
             "rss": RSS,
@@ -156,9 +175,10 @@ def ours(
 
 def _plain_rows(tok: object, seq: int) -> list[dict[str, list[int]]]:
     from ollama_tune.data import read_examples
+    from ollama_tune.train.data import with_system
 
     rows = []
-    for ex in read_examples(DATA / "train.jsonl"):
+    for ex in with_system(list(read_examples(DATA / "train.jsonl")), SYSTEM):
         msgs = [m.to_dict() for m in ex.prompt_messages]
         prompt = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)  # type: ignore[attr-defined]
         p_ids = tok(prompt, add_special_tokens=False)["input_ids"]  # type: ignore[operator]
@@ -267,7 +287,9 @@ def _flop_share(tokens_per_s: float, precision: str, rate: dict[str, Any]) -> st
     return f"{achieved:.0f} GFLOP/s = {achieved / peak:.0%} of {peak:.0f}"
 
 
-def compare(here: Path, setting: str, steps: int, repeat: int, precision: str) -> float:
+def compare(
+    here: Path, setting: str, steps: int, repeat: int, precision: str, system: str
+) -> float:
     """ABBA order, best of each side: load from other jobs on a shared machine hits both."""
     plain_b, ours_b, seq = SETTINGS[setting]
     batch = {"plain": plain_b, "ours": ours_b}
@@ -276,6 +298,7 @@ def compare(here: Path, setting: str, steps: int, repeat: int, precision: str) -
     runs: dict[str, list[dict[str, Any]]] = {"plain": [], "ours": []}
     for mode in ("plain", "ours", "ours", "plain")[: 2 * repeat]:
         sizes = ("--batch", str(batch[mode]), "--seq", str(seq), "--precision", prec[mode])
+        sizes += ("--system", system)
         runs[mode].append(run_child(here, "--mode", mode, "--steps", str(steps), *sizes))
     best = {m: max(r, key=lambda x: x["tokens_per_s"]) for m, r in runs.items()}
     rate = run_child(here, "--mode", "matmul")
@@ -294,7 +317,7 @@ def compare(here: Path, setting: str, steps: int, repeat: int, precision: str) -
     ]
     title = (
         f"Training `{setting}`: SmolLM2-135M, LoRA r={LORA_R}, rows ≤{seq} tokens, "
-        f"{steps} steps, best of {repeat} per side"
+        f"{steps} steps, best of {repeat} per side, system prompt: {system}"
     )
     header = ("run", "batch", "tokens/s (best)", "precision", "peak RSS MB", "every run")
     header += ("4·N FLOP/token vs this CPU's GEMM rate",)
@@ -328,7 +351,21 @@ def main() -> None:
     ap.add_argument(
         "--bucket", type=int, default=None, help="--mode ours: pad batches to a multiple (0 off)"
     )
+    ap.add_argument(
+        "--shared-prefix",
+        choices=["on", "off"],
+        default="on",
+        help="--mode ours: keep each batch's common head once (train.prefix)",
+    )
+    ap.add_argument(
+        "--system",
+        default="default",
+        help="system prompt of every row, both sides: default (the template's), recipe "
+        "(the demo recipe's, as `ollama-tune run` trains), or the text",
+    )
     a = ap.parse_args()
+    global SYSTEM
+    SYSTEM = _system(a.system)
     if a.mode == "matmul":
         matmul_rate()
         return
@@ -339,6 +376,10 @@ def main() -> None:
                 from ollama_tune.train import linear_ce
 
                 linear_ce.PLAIN_HEAD_TYPES = frozenset()
+            if a.shared_prefix == "off":  # A/B runs of train.prefix
+                from ollama_tune.train import prefix
+
+                prefix.SHARE = False
             if a.bucket is not None:  # A/B runs of train.speed.BucketCollator
                 from ollama_tune.train import speed
 
@@ -348,7 +389,7 @@ def main() -> None:
             plain(a.steps, a.batch, a.seq, bf16, a.rss_every)
         return
     for setting in a.setting:
-        compare(Path(__file__), setting, a.steps, a.repeat, a.precision)
+        compare(Path(__file__), setting, a.steps, a.repeat, a.precision, a.system)
 
 
 if __name__ == "__main__":

@@ -218,6 +218,9 @@ def test_cli_train_runs_end_to_end(
     from ollama_tune.train.allocator import find_jemalloc
 
     assert record["config"]["allocator"] == ("jemalloc" if find_jemalloc() else "system")
+    # The CPU speed paths that ran, for comparing runs' tokens/s.
+    assert record["config"]["shared_prefix"] is True
+    assert record["config"]["attention"] == "ollama_tune_packed_sdpa"
 
 
 def test_cli_reports_bad_flags_with_exit_code_2(

@@ -9,6 +9,7 @@ import pytest
 import torch
 from test_train_speed import _cpu_trainer
 
+from ollama_tune.train.prefix import SAVED
 from ollama_tune.train.speed import BUCKET_PAD, BucketCollator, bucket_batches
 
 
@@ -65,7 +66,7 @@ def test_bucketing_changes_no_loss_gradient_or_token_count(
     for a, b in zip(ours[1], theirs[1], strict=True):
         assert torch.allclose(a, b, atol=1e-7, rtol=1e-5)
     # tokens/s counts the data's tokens: the padding segment is left out.
-    assert ours[2] == theirs[2] == plain["input_ids"].numel()
+    assert ours[2] == theirs[2] == plain["input_ids"].numel() + plain.get(SAVED, 0)
 
 
 def test_bucketing_is_off_at_zero_and_for_batches_that_are_not_padding_free(

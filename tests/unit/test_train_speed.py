@@ -60,7 +60,9 @@ def test_packed_attention_runs_per_row_and_matches_each_row_alone(
     assert [n for n, _ in calls] == [17, 17]
 
 
-def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path, bf16: bool = False) -> Any:
+def _cpu_trainer(
+    tiny_model_dir: Path, tmp_path: Path, bf16: bool = False, system: str | None = None
+) -> Any:
     from ollama_tune.data.model import Example, Message, SourceRef
     from ollama_tune.models import resolve_base_model
     from ollama_tune.train.data import encode_rows
@@ -75,6 +77,7 @@ def _cpu_trainer(tiny_model_dir: Path, tmp_path: Path, bf16: bool = False) -> An
     examples = [
         Example(
             messages=(
+                *([Message("system", system)] if system else []),
                 Message("user", f"送料はいくらですか？（{i}）"),
                 Message("assistant", "全国一律550円です。" * (1 + i % 3)),
             ),

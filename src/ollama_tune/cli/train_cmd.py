@@ -123,15 +123,10 @@ def _train_command(
 
 
 def _in_child(config: Any, progress: Any = None, on_log: Any = None) -> Any:
-    """A single-process run trains in its own process, as `run` does: it starts on jemalloc
-    where the system has it (lower peak memory, train/allocator.py)."""
-    from ollama_tune._child import call_in_child
-    from ollama_tune.train import train_lora
-    from ollama_tune.train.allocator import training_env
+    """A single-process run trains in its own process, as `run` does."""
+    from ollama_tune.train import train_in_child
 
-    config.validate()  # bad settings fail here at once, before a process starts
-    relay = {"on_log": on_log} if on_log else None
-    return call_in_child(train_lora, config, progress=progress, env=training_env(), relay=relay)
+    return train_in_child(config, progress, on_log)
 
 
 def _train_with_bar(config: Any, run: Any) -> Any:

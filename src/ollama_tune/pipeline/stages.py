@@ -145,15 +145,11 @@ def _train_inputs(ctx: Context) -> dict[str, Any]:
 
 
 def _train_run(ctx: Context) -> dict[str, Any]:
-    from ollama_tune._child import call_in_child
-    from ollama_tune.train import train_lora
-    from ollama_tune.train.allocator import training_env
+    from ollama_tune.train import train_in_child
 
     config = _train_config(ctx).model_copy(update={"resume": ctx.resume})
-    # In its own process: what training leaves behind (torch's threads, a 9 GB heap) made the
-    # later llama.cpp answers 2.8x slower in this one, and the memory goes back when it exits.
-    # jemalloc where the system has it: 30% lower peak memory than glibc at the same speed.
-    result = call_in_child(train_lora, config, progress=ctx.progress, env=training_env())
+    # In its own process: its threads and heap are gone before export and evaluation.
+    result = train_in_child(config, progress=ctx.progress)
     weights = sorted(Path(result.adapter_dir).glob("*.safetensors"))
     return TrainOutput(
         run_dir=str(result.run_dir),

@@ -83,6 +83,7 @@ def write_outputs(run: FinishedRun) -> TrainResult:
 def _write_files(run: FinishedRun, result: TrainResult) -> None:
     config, plan, ref, tokenizer = run.config, run.plan, run.ref, run.tokenizer
     trainer, report, split, train_rows = run.trainer, run.report, run.split, run.train_rows
+    from ollama_tune.train.prefix import shares_prefixes
     from ollama_tune.train.speed import CompactLossSFTTrainer
 
     run_dir = config.run_dir
@@ -107,6 +108,7 @@ def _write_files(run: FinishedRun, result: TrainResult) -> None:
         "attention": getattr(trainer.model.config, "_attn_implementation", None),
         "loss": "compact" if isinstance(trainer, CompactLossSFTTrainer) else "trl-fused",
         "bucket_tokens": getattr(trainer.data_collator, "multiple", 0),
+        "shared_prefix": shares_prefixes(trainer.data_collator),
         # Where the trained weights are: export merges adapter/ or copies model/.
         "weights": result.adapter_dir.name,
     }

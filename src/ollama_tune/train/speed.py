@@ -12,6 +12,8 @@ After the matmuls, two costs dominated a CPU step (SmolLM2-135M, profiled in BEN
   `packed_sdpa`, registered with transformers' `AttentionInterface`, runs SDPA once per packed
   sequence (the collator's `cu_seq_lens_q`) with `is_causal=True`, in fp32: on CPU, bf16 SDPA
   is slower than fp32 at these lengths.
+- Rows of a batch begin alike (system prompt, template): `train.prefix` computes their common
+  unlabelled head once per batch and `packed_sdpa` lets every row attend to it.
 - Every packed batch has its own length, so every step meets new matmul shapes: oneDNN builds
   and caches kernels for each and the heap fragments (BENCHMARKS.md, issue 16). `BucketCollator`
   pads each batch to a multiple of `BUCKET_TOKENS` with one unlabelled segment.
@@ -32,6 +34,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from trl import SFTTrainer
 
+from ollama_tune.train import prefix
 from ollama_tune.train.linear_ce import IGNORE, head_parts, linear_cross_entropy
 
 PACKED_ATTENTION = "ollama_tune_packed_sdpa"
@@ -58,11 +61,14 @@ def packed_sdpa(
     # split, not slices: its backward is one cat, where each slice's allocates a zeroed copy.
     pieces = [t.float().split(sizes, dim=2) for t in (query, key, value)]
     with torch.autocast(query.device.type, enabled=False):
-        parts = [
-            sdpa_attention_forward(module, q, k, v, None, dropout, scaling, True)[0]
-            for q, k, v, n in zip(*pieces, sizes, strict=True)
-            if n > 0
-        ]
+        if kwargs.get(prefix.PREFIX):
+            parts = prefix.prefix_sdpa(module, list(zip(*pieces, strict=True)), dropout, scaling)
+        else:
+            parts = [
+                sdpa_attention_forward(module, q, k, v, None, dropout, scaling, True)[0]
+                for q, k, v, n in zip(*pieces, sizes, strict=True)
+                if n > 0
+            ]
     # sdpa_attention_forward returns (batch, seq, heads, dim): sequences join along dim 1.
     return torch.cat(parts, dim=1).to(dtype), None
 
@@ -106,9 +112,9 @@ class BucketCollator:
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.inner(examples)
         ids = batch["input_ids"]
-        extra = -ids.shape[1] % self.multiple
         if ids.shape[0] != 1 or "cu_seq_lens_q" not in batch:
             return batch  # not a padding-free batch: nothing to bucket
+        extra = -ids.shape[1] % self.multiple
         batch[BUCKET_PAD] = extra
         if not extra:
             return batch
@@ -156,7 +162,7 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
     ) -> Any:
         labels = inputs["labels"]
         targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
-        feed = {k: v for k, v in inputs.items() if k not in ("labels", BUCKET_PAD)}
+        feed = {k: v for k, v in inputs.items() if k not in ("labels", BUCKET_PAD, prefix.SAVED)}
         parts = None if return_outputs else self._fused_head(model)
         if parts is not None:
             loss, outputs = self._fused_loss(parts, feed, targets, num_items_in_batch, inputs)
@@ -169,12 +175,14 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
         return (loss, outputs) if return_outputs else loss
 
     def _track_num_input_tokens(self, inputs: dict[str, Any]) -> None:
-        # tokens/s counts the data's tokens, not the bucket's padding segment.
+        # tokens/s counts the data's tokens: each row's shared prefix, not the bucket's padding.
         before = self.state.num_input_tokens_seen
         super()._track_num_input_tokens(inputs)
-        if self.state.num_input_tokens_seen != before and inputs.get(BUCKET_PAD):
-            pad = torch.as_tensor(inputs[BUCKET_PAD], device=self.args.device)
-            self.state.num_input_tokens_seen -= int(self.accelerator.gather(pad).sum())
+        change = int(inputs.get(prefix.SAVED, 0)) - int(inputs.get(BUCKET_PAD, 0))
+        # Every rank gathers (or none): a rank with nothing to change still takes part.
+        if self.state.num_input_tokens_seen != before:
+            delta = torch.as_tensor(change, device=self.args.device)
+            self.state.num_input_tokens_seen += int(self.accelerator.gather(delta).sum())
 
     def _fused_head(self, model: Any) -> Any:
         """`(decoder, head)` for `linear_ce` on a single-process training step, else None."""
@@ -225,7 +233,11 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
         self._metrics[mode]["entropy"].append(ent / max(n, 1.0))
         if mode == "train":
             mask = inputs.get("attention_mask")
-            total = inputs["input_ids"].numel() - int(inputs.get(BUCKET_PAD, 0))
+            total = (
+                inputs["input_ids"].numel()
+                - int(inputs.get(BUCKET_PAD, 0))
+                + int(inputs.get(prefix.SAVED, 0))
+            )
             local = mask.sum() if mask is not None else torch.tensor(total)
             self._total_train_tokens += int(gather(local).sum())
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]

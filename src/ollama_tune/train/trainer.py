@@ -42,10 +42,11 @@ def build_trainer(
     args = sft_args(config, plan, has_eval, recall=recall is not None)
     trainer_class: Any = SFTTrainer
     cpu_paths = not plan.cuda and not plan.unsloth
+    packed = False
     if cpu_paths:
-        from ollama_tune.train import speed
+        from ollama_tune.train import prefix, speed
 
-        speed.use_packed_attention(model)
+        packed = speed.use_packed_attention(model)
         if speed.supports_compact_loss(model):
             trainer_class = speed.CompactLossSFTTrainer
     report = ReportCallback(config.run_dir / "metrics.jsonl", progress, on_log)
@@ -64,6 +65,8 @@ def build_trainer(
         peft_config=None if plan.unsloth or config.method == "full" else lora_config(config),
         callbacks=callbacks,
     )
+    if packed:  # the shared prefix's attention is `speed.packed_sdpa`'s
+        prefix.share_prefixes(trainer)
     if trainer_class is not SFTTrainer and config.packing:
         speed.bucket_batches(trainer)
     if cpu_paths and config.method != "full":
