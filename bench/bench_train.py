@@ -126,6 +126,7 @@ def ours(
     shape: str = "135m",
     trim: int = 0,
     checkpointing: str = "auto",
+    method: str = "lora",
 ) -> None:
     from ollama_tune.train import TrainConfig, train_lora
 
@@ -148,6 +149,7 @@ def ours(
                 save_steps=10_000,
                 bf16=bf16,
                 gradient_checkpointing=checkpointing,
+                method=method,
                 val_recall=False,
                 system=SYSTEM,
             ),
@@ -166,6 +168,7 @@ def ours(
             "gradient_checkpointing": run["config"]["gradient_checkpointing"],
             "bucket_tokens": run["config"].get("bucket_tokens"),
             "shared_prefix": run["config"].get("shared_prefix"),
+            "method": run["config"].get("method"),
             "allocator": run["config"].get("allocator"),
             "peak_rss_mb": res.peak_rss_mb,
             "rss": RSS,
@@ -363,6 +366,7 @@ def main() -> None:
         help="system prompt of every row, both sides: default (the template's), recipe "
         "(the demo recipe's, as `ollama-tune run` trains), or the text",
     )
+    ap.add_argument("--method", choices=["lora", "full"], default="lora", help="--mode ours only")
     a = ap.parse_args()
     global SYSTEM
     SYSTEM = _system(a.system)
@@ -384,7 +388,17 @@ def main() -> None:
                 from ollama_tune.train import speed
 
                 speed.BUCKET_TOKENS = a.bucket
-            ours(a.steps, a.batch, a.seq, bf16, a.rss_every, a.shape, a.trim_every, a.checkpointing)
+            ours(
+                a.steps,
+                a.batch,
+                a.seq,
+                bf16,
+                a.rss_every,
+                a.shape,
+                a.trim_every,
+                a.checkpointing,
+                a.method,
+            )
         else:
             plain(a.steps, a.batch, a.seq, bf16, a.rss_every)
         return
