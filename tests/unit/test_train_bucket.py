@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_train_speed import _cpu_trainer
+from test_train_speed import _cpu_trainer, _loss_grads_tokens
 
 from ollama_tune.train.prefix import SAVED
 from ollama_tune.train.speed import BUCKET_PAD, BucketCollator, bucket_batches
@@ -44,24 +44,11 @@ def test_a_batch_is_padded_to_the_multiple_with_one_unlabelled_sequence(
 def test_bucketing_changes_no_loss_gradient_or_token_count(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    from ollama_tune.train.speed import CompactLossSFTTrainer
-
     trainer = _cpu_trainer(tiny_model_dir, tmp_path)
     examples = _examples(trainer, len(trainer.train_dataset))
     plain, bucketed = trainer.data_collator.inner(examples), trainer.data_collator(examples)
     model = trainer.model.train()
-    trained = [p for p in model.parameters() if p.requires_grad]
-
-    def step(batch: dict[str, Any]) -> tuple[float, list[torch.Tensor], int]:
-        model.zero_grad()
-        before = trainer.state.num_input_tokens_seen
-        trainer._track_num_input_tokens(batch)
-        loss = CompactLossSFTTrainer.compute_loss(trainer, model, dict(batch))
-        loss.backward()
-        seen = trainer.state.num_input_tokens_seen - before
-        return float(loss.detach()), [p.grad.clone() for p in trained], seen
-
-    ours, theirs = step(bucketed), step(plain)
+    ours, theirs = (_loss_grads_tokens(trainer, model, b) for b in (bucketed, plain))
     assert ours[0] == pytest.approx(theirs[0], rel=1e-6)
     for a, b in zip(ours[1], theirs[1], strict=True):
         assert torch.allclose(a, b, atol=1e-7, rtol=1e-5)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_train_speed import _cpu_trainer
+from test_train_speed import _cpu_trainer, _loss_grads_tokens
 
 from ollama_tune.train import prefix
 from ollama_tune.train.prefix import (
@@ -75,26 +75,13 @@ def test_the_common_head_is_kept_once_and_every_row_is_rebuilt_from_it(
 def test_sharing_changes_no_loss_gradient_or_token_count(
     tiny_model_dir: Path, tmp_path: Path, training: bool
 ) -> None:
-    from ollama_tune.train.speed import CompactLossSFTTrainer
-
     trainer = _cpu_trainer(tiny_model_dir, tmp_path, system=SYSTEM)
     sharing = _chain(trainer.data_collator)
     examples = [trainer.train_dataset[i] for i in range(len(trainer.train_dataset))]
     raw, shared = sharing.inner(examples), sharing(examples)
     assert shared[PREFIX] > 0
     model = trainer.model.train(training)
-    trained = [p for p in model.parameters() if p.requires_grad]
-
-    def step(batch: dict[str, Any]) -> tuple[float, list[torch.Tensor], int]:
-        model.zero_grad()
-        before = trainer.state.num_input_tokens_seen
-        trainer._track_num_input_tokens(batch)
-        loss = CompactLossSFTTrainer.compute_loss(trainer, model, dict(batch))
-        loss.backward()
-        seen = trainer.state.num_input_tokens_seen - before
-        return float(loss.detach()), [p.grad.clone() for p in trained], seen
-
-    ours, theirs = step(shared), step(raw)
+    ours, theirs = (_loss_grads_tokens(trainer, model, b) for b in (shared, raw))
     assert ours[0] == pytest.approx(theirs[0], rel=1e-6)
     for a, b in zip(ours[1], theirs[1], strict=True):
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)

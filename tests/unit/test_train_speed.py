@@ -91,6 +91,22 @@ def _cpu_trainer(
     return trainer
 
 
+def _loss_grads_tokens(
+    trainer: Any, model: Any, batch: dict[str, Any]
+) -> tuple[float, list[torch.Tensor], int]:
+    """One `CompactLossSFTTrainer` loss + backward on `batch`: loss, trained grads, tokens seen."""
+    from ollama_tune.train.speed import CompactLossSFTTrainer
+
+    trained = [p for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    before = trainer.state.num_input_tokens_seen
+    trainer._track_num_input_tokens(batch)
+    loss = CompactLossSFTTrainer.compute_loss(trainer, model, dict(batch))
+    loss.backward()
+    seen = trainer.state.num_input_tokens_seen - before
+    return float(loss.detach()), [p.grad.clone() for p in trained], seen
+
+
 def _for_trl(batch: dict[str, Any]) -> dict[str, Any]:
     """The batch without the bucket's count, which TRL's loss would pass on to the model."""
     from ollama_tune.train.speed import BUCKET_PAD

@@ -19,20 +19,28 @@ from typing import Any
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-IGNORE = -100
+from ollama_tune.train.linear_ce import IGNORE
+
 PREFIX = "shared_prefix"  # batch key and attention kwarg: tokens of the shared head segment
 SAVED = "prefix_saved"  # batch key: tokens the sharing left out (tokens/s counts them)
 MIN_PREFIX = 8  # shorter prefixes save less than the extra attention calls cost
 
 
+def padding_free(batch: dict[str, Any]) -> bool:
+    """Whether a collated batch is TRL's one flat padding-free row with sequence bounds."""
+    return batch["input_ids"].shape[0] == 1 and "cu_seq_lens_q" in batch
+
+
+def _spans(batch: dict[str, Any]) -> list[tuple[int, int]]:
+    return list(pairwise(int(x) for x in batch["cu_seq_lens_q"].tolist()))
+
+
 def common_prefix(batch: dict[str, Any]) -> int:
     """Tokens all sequences of a padding-free batch share, unlabelled and short of a whole row."""
-    if batch["input_ids"].shape[0] != 1 or "cu_seq_lens_q" not in batch:
-        return 0
-    if "attention_mask" in batch:
+    if not padding_free(batch) or "attention_mask" in batch:
         return 0
     ids, labels = batch["input_ids"][0], batch["labels"][0]
-    spans = list(pairwise(int(x) for x in batch["cu_seq_lens_q"].tolist()))
+    spans = _spans(batch)
     if len(spans) < 2:
         return 0
     first_s = spans[0][0]
@@ -52,7 +60,7 @@ def common_prefix(batch: dict[str, Any]) -> int:
 
 def share_prefix(batch: dict[str, Any], prefix: int) -> dict[str, Any]:
     """The batch with its first `prefix` tokens kept once, as the head segment."""
-    spans = list(pairwise(int(x) for x in batch["cu_seq_lens_q"].tolist()))
+    spans = _spans(batch)
     keep = [(spans[0][0], spans[0][0] + prefix)] + [(s + prefix, e) for s, e in spans]
     index = torch.cat([torch.arange(s, e) for s, e in keep])
     out = dict(batch)

@@ -111,9 +111,9 @@ class BucketCollator:
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.inner(examples)
-        ids = batch["input_ids"]
-        if ids.shape[0] != 1 or "cu_seq_lens_q" not in batch:
+        if not prefix.padding_free(batch):
             return batch  # not a padding-free batch: nothing to bucket
+        ids = batch["input_ids"]
         extra = -ids.shape[1] % self.multiple
         batch[BUCKET_PAD] = extra
         if not extra:
@@ -178,10 +178,9 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
         # tokens/s counts the data's tokens: each row's shared prefix, not the bucket's padding.
         before = self.state.num_input_tokens_seen
         super()._track_num_input_tokens(inputs)
-        change = int(inputs.get(prefix.SAVED, 0)) - int(inputs.get(BUCKET_PAD, 0))
         # Every rank gathers (or none): a rank with nothing to change still takes part.
         if self.state.num_input_tokens_seen != before:
-            delta = torch.as_tensor(change, device=self.args.device)
+            delta = torch.as_tensor(_uncounted(inputs), device=self.args.device)
             self.state.num_input_tokens_seen += int(self.accelerator.gather(delta).sum())
 
     def _fused_head(self, model: Any) -> Any:
@@ -233,14 +232,15 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
         self._metrics[mode]["entropy"].append(ent / max(n, 1.0))
         if mode == "train":
             mask = inputs.get("attention_mask")
-            total = (
-                inputs["input_ids"].numel()
-                - int(inputs.get(BUCKET_PAD, 0))
-                + int(inputs.get(prefix.SAVED, 0))
-            )
+            total = inputs["input_ids"].numel() + _uncounted(inputs)
             local = mask.sum() if mask is not None else torch.tensor(total)
             self._total_train_tokens += int(gather(local).sum())
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+
+def _uncounted(inputs: dict[str, Any]) -> int:
+    """Data tokens a batch's `input_ids` do not show: shared prefixes in, bucket padding out."""
+    return int(inputs.get(prefix.SAVED, 0)) - int(inputs.get(BUCKET_PAD, 0))
 
 
 def _nll(logp: torch.Tensor, targets: torch.Tensor, num_items: Any) -> torch.Tensor:
