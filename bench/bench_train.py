@@ -22,6 +22,8 @@ Peak RSS is per process; RSS is also sampled every `--rss-every` steps to show g
     python bench/bench_train.py --mode ours --steps 6 --batch 4 --seq 512 [--no-fused-head]
     python bench/bench_train.py --mode ours --steps 60 --batch 4 --seq 512 --bucket 0|64
     python bench/bench_train.py --mode ours --steps 8 --batch 4 --seq 512 --shared-prefix on|off
+    python bench/bench_train.py --mode ours --steps 8 --batch 4 --seq 512 --fused-mlp on|off
+    python bench/bench_train.py --mode ours --steps 8 --batch 4 --seq 512 --norm-recompute on|off
 """
 
 from __future__ import annotations
@@ -168,6 +170,8 @@ def ours(
             "gradient_checkpointing": run["config"]["gradient_checkpointing"],
             "bucket_tokens": run["config"].get("bucket_tokens"),
             "shared_prefix": run["config"].get("shared_prefix"),
+            "fused_mlps": run["config"].get("fused_mlps"),
+            "recomputed_norms": run["config"].get("recomputed_norms"),
             "method": run["config"].get("method"),
             "allocator": run["config"].get("allocator"),
             "peak_rss_mb": res.peak_rss_mb,
@@ -335,6 +339,30 @@ def compare(
     return ratio
 
 
+def _ab_switches(a: argparse.Namespace) -> None:
+    """--mode ours: switch one speed path off for A/B runs."""
+    if a.no_fused_head:  # train.linear_ce: no model type qualifies
+        from ollama_tune.train import linear_ce
+
+        linear_ce.PLAIN_HEAD_TYPES = frozenset()
+    if a.shared_prefix == "off":  # train.prefix
+        from ollama_tune.train import prefix
+
+        prefix.SHARE = False
+    if a.fused_mlp == "off":  # train.fused_mlp
+        from ollama_tune.train import fused_mlp
+
+        fused_mlp.FUSE = False
+    if a.norm_recompute == "off":  # train.norm_recompute
+        from ollama_tune.train import norm_recompute
+
+        norm_recompute.RECOMPUTE = False
+    if a.bucket is not None:  # train.speed.BucketCollator
+        from ollama_tune.train import speed
+
+        speed.BUCKET_TOKENS = a.bucket
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8)
@@ -361,6 +389,18 @@ def main() -> None:
         help="--mode ours: keep each batch's common head once (train.prefix)",
     )
     ap.add_argument(
+        "--fused-mlp",
+        choices=["on", "off"],
+        default="on",
+        help="--mode ours: SwiGLU + down projection as one node (train.fused_mlp)",
+    )
+    ap.add_argument(
+        "--norm-recompute",
+        choices=["on", "off"],
+        default="on",
+        help="--mode ours: rebuild RMSNorm outputs in backward (train.norm_recompute)",
+    )
+    ap.add_argument(
         "--system",
         default="default",
         help="system prompt of every row, both sides: default (the template's), recipe "
@@ -376,18 +416,7 @@ def main() -> None:
     if a.mode:
         bf16 = _auto_bf16() if a.precision == "auto" else a.precision == "bf16"
         if a.mode == "ours":
-            if a.no_fused_head:  # for A/B runs of train.linear_ce: no model type qualifies
-                from ollama_tune.train import linear_ce
-
-                linear_ce.PLAIN_HEAD_TYPES = frozenset()
-            if a.shared_prefix == "off":  # A/B runs of train.prefix
-                from ollama_tune.train import prefix
-
-                prefix.SHARE = False
-            if a.bucket is not None:  # A/B runs of train.speed.BucketCollator
-                from ollama_tune.train import speed
-
-                speed.BUCKET_TOKENS = a.bucket
+            _ab_switches(a)
             ours(
                 a.steps,
                 a.batch,

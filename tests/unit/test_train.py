@@ -220,6 +220,8 @@ def test_cli_train_runs_end_to_end(
     assert record["config"]["allocator"] == ("jemalloc" if find_jemalloc() else "system")
     # The CPU speed paths that ran, for comparing runs' tokens/s.
     assert record["config"]["shared_prefix"] is True
+    assert record["config"]["fused_mlps"] == 2  # both layers of the tiny llama (train.fused_mlp)
+    assert record["config"]["recomputed_norms"] == 5  # 2 per layer + the final one
     assert record["config"]["attention"] == "ollama_tune_packed_sdpa"
 
 

@@ -119,8 +119,10 @@ def test_compact_loss_equals_trls_loss_gradients_and_metrics(
 ) -> None:
     from trl import SFTTrainer
 
-    from ollama_tune.train import linear_ce
+    from ollama_tune.train import linear_ce, norm_recompute
     from ollama_tune.train.fused_lora import FusedLoraLinear
+    from ollama_tune.train.fused_mlp import fused_mlps
+    from ollama_tune.train.norm_recompute import recomputed_norms
     from ollama_tune.train.speed import CompactLossSFTTrainer
 
     trainer = _cpu_trainer(tiny_model_dir, tmp_path)
@@ -147,12 +149,20 @@ def test_compact_loss_equals_trls_loss_gradients_and_metrics(
     monkeypatch.setattr(
         linear_ce._LinearCrossEntropyFn, "apply", lambda *a: fused.append(1) or real(*a)
     )
+    # Our loss rebuilds the RMSNorm outputs in backward (`train.norm_recompute`); TRL's keeps them.
+    rebuilt: list[int] = []
+    rebuild = norm_recompute._Recipe.rebuild
+    monkeypatch.setattr(
+        norm_recompute._Recipe, "rebuild", lambda r: rebuilt.append(1) or rebuild(r)
+    )
+    assert recomputed_norms(model) == 5 and fused_mlps(model) == 2
     for kw in ({}, {"num_items_in_batch": torch.tensor(40)}):
         ours = run(CompactLossSFTTrainer.compute_loss, **kw)
         theirs = run(SFTTrainer.compute_loss, **kw)
         # A training step of a plain-head decoder scores the head in chunks (`train.linear_ce`).
-        assert len(fused) == 1
+        assert len(fused) == 1 and rebuilt
         fused.clear()
+        rebuilt.clear()
         assert ours[0] == pytest.approx(theirs[0], rel=1e-5), kw
         for a, b in zip(ours[1], theirs[1], strict=True):
             assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)

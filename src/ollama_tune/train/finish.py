@@ -83,6 +83,8 @@ def write_outputs(run: FinishedRun) -> TrainResult:
 def _write_files(run: FinishedRun, result: TrainResult) -> None:
     config, plan, ref, tokenizer = run.config, run.plan, run.ref, run.tokenizer
     trainer, report, split, train_rows = run.trainer, run.report, run.split, run.train_rows
+    from ollama_tune.train.fused_mlp import fused_mlps
+    from ollama_tune.train.norm_recompute import recomputed_norms
     from ollama_tune.train.prefix import shares_prefixes
     from ollama_tune.train.speed import CompactLossSFTTrainer
 
@@ -109,6 +111,8 @@ def _write_files(run: FinishedRun, result: TrainResult) -> None:
         "loss": "compact" if isinstance(trainer, CompactLossSFTTrainer) else "trl-fused",
         "bucket_tokens": getattr(trainer.data_collator, "multiple", 0),
         "shared_prefix": shares_prefixes(trainer.data_collator),
+        "fused_mlps": fused_mlps(trainer.model),
+        "recomputed_norms": recomputed_norms(trainer.model),
         # Where the trained weights are: export merges adapter/ or copies model/.
         "weights": result.adapter_dir.name,
     }

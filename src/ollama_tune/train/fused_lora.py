@@ -29,6 +29,43 @@ from peft.tuners.lora.layer import Linear as LoraLinear
 from torch import nn
 
 
+def lora_matmul(
+    x2: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    lora_a: torch.Tensor | None,
+    lora_b: torch.Tensor | None,
+    scaling: float,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`(x2 Wᵀ + b + s·(x2 Aᵀ) Bᵀ, x2 Aᵀ)` for a 2-D input; no LoRA term where `lora_a` is None."""
+    xa = x2 @ lora_a.t() if lora_a is not None else None
+    out = torch.addmm(bias, x2, weight.t()) if bias is not None else x2 @ weight.t()
+    if xa is not None and lora_b is not None:
+        out.addmm_(xa, lora_b.t(), alpha=scaling)
+    return out, xa
+
+
+def lora_matmul_grads(
+    g: torch.Tensor, saved: tuple[Any, ...], scaling: float, need: tuple[bool, ...]
+) -> tuple[torch.Tensor | None, ...]:
+    """Gradients `(dx, dW, db, dA, dB)` of `lora_matmul` for the output gradient `g` (2-D);
+    `saved` is `(x2, xa, weight, lora_a, lora_b, has_bias)`, `need` the five inputs' flags."""
+    x2, xa, weight, lora_a, lora_b, has_bias = saved
+    # Gradient at the rank-r bottleneck, scaled there: (tokens × r), not (tokens × out).
+    lora = lora_a is not None and (need[0] or need[3])
+    g_mid = (g @ lora_b).mul_(scaling) if lora else None
+    dx = None
+    if need[0]:
+        dx = g @ weight
+        if g_mid is not None:
+            dx.addmm_(g_mid, lora_a)
+    dw = g.t() @ x2 if need[1] else None
+    db = g.sum(0) if has_bias and need[2] else None
+    da = g_mid.t() @ x2 if g_mid is not None and need[3] else None
+    dbb = (g.t() @ xa).mul_(scaling) if xa is not None and need[4] else None
+    return dx, dw, db, da, dbb
+
+
 class _LoraLinearFn(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -42,26 +79,17 @@ class _LoraLinearFn(torch.autograd.Function):
     ) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
-        xa = x2 @ lora_a.t()
-        out = torch.addmm(bias, x2, weight.t()) if bias is not None else x2 @ weight.t()
-        out.addmm_(xa, lora_b.t(), alpha=scaling)
+        out, xa = lora_matmul(x2, weight, bias, lora_a, lora_b, scaling)
         ctx.save_for_backward(x2, xa, weight, lora_a, lora_b)
         ctx.scaling, ctx.shape, ctx.has_bias = scaling, shape, bias is not None
         return out.view(*shape[:-1], out.shape[-1])
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        x2, xa, weight, lora_a, lora_b = ctx.saved_tensors
+        saved = (*ctx.saved_tensors, ctx.has_bias)
         g = grad.reshape(-1, grad.shape[-1])
-        # Gradient at the rank-r bottleneck, scaled there: (tokens × r), not (tokens × out).
-        g_mid = (g @ lora_b).mul_(ctx.scaling)
-        need = ctx.needs_input_grad
-        dx = (g @ weight).addmm_(g_mid, lora_a).view(ctx.shape) if need[0] else None
-        dw = g.t() @ x2 if need[1] else None
-        db = g.sum(0) if ctx.has_bias and need[2] else None
-        da = g_mid.t() @ x2 if need[3] else None
-        dbb = (g.t() @ xa).mul_(ctx.scaling) if need[4] else None
-        return dx, dw, db, da, dbb, None
+        dx, dw, db, da, dbb = lora_matmul_grads(g, saved, ctx.scaling, ctx.needs_input_grad[:5])
+        return dx.view(ctx.shape) if dx is not None else None, dw, db, da, dbb, None
 
 
 class FusedLoraLinear(LoraLinear):  # type: ignore[misc]

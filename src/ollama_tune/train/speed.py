@@ -34,7 +34,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from trl import SFTTrainer
 
-from ollama_tune.train import prefix
+from ollama_tune.train import norm_recompute, prefix
 from ollama_tune.train.linear_ce import IGNORE, head_parts, linear_cross_entropy
 
 PACKED_ATTENTION = "ollama_tune_packed_sdpa"
@@ -164,10 +164,11 @@ class CompactLossSFTTrainer(SFTTrainer):  # type: ignore[misc]
         targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
         feed = {k: v for k, v in inputs.items() if k not in ("labels", BUCKET_PAD, prefix.SAVED)}
         parts = None if return_outputs else self._fused_head(model)
-        if parts is not None:
-            loss, outputs = self._fused_loss(parts, feed, targets, num_items_in_batch, inputs)
-        else:
-            loss, outputs = self._logits_loss(model, feed, targets, num_items_in_batch, inputs)
+        with norm_recompute.recipes():  # RMSNorm outputs rebuilt in backward, not kept
+            if parts is not None:
+                loss, outputs = self._fused_loss(parts, feed, targets, num_items_in_batch, inputs)
+            else:
+                loss, outputs = self._logits_loss(model, feed, targets, num_items_in_batch, inputs)
         # Like TRL and Trainer: the token count spans all ranks and DDP averages the gradients.
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes

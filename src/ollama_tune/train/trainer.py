@@ -69,10 +69,15 @@ def build_trainer(
         prefix.share_prefixes(trainer)
     if trainer_class is not SFTTrainer and config.packing:
         speed.bucket_batches(trainer)
-    if cpu_paths and config.method != "full":
+    if cpu_paths:
         from ollama_tune.train.fused_lora import fuse_lora_layers
+        from ollama_tune.train.fused_mlp import fuse_mlps
+        from ollama_tune.train.norm_recompute import recompute_norms
 
-        fuse_lora_layers(trainer.model)
+        if config.method != "full":
+            fuse_lora_layers(trainer.model)
+        fuse_mlps(trainer.model)  # after the LoRA layers: it fuses their down projections too
+        recompute_norms(trainer.model)  # under CompactLossSFTTrainer's forward (speed.py)
     # Library code never prints: our callback reports instead of the console printers.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
