@@ -77,7 +77,8 @@ def build_trainer(
         if config.method != "full":
             fuse_lora_layers(trainer.model)
         fuse_mlps(trainer.model)  # after the LoRA layers: it fuses their down projections too
-        recompute_norms(trainer.model)  # under CompactLossSFTTrainer's forward (speed.py)
+        if trainer_class is not SFTTrainer:  # its forward enters norm_recompute.recipes()
+            recompute_norms(trainer.model)
     # Library code never prints: our callback reports instead of the console printers.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
