@@ -172,6 +172,7 @@ def ours(
             "shared_prefix": run["config"].get("shared_prefix"),
             "fused_mlps": run["config"].get("fused_mlps"),
             "recomputed_norms": run["config"].get("recomputed_norms"),
+            "frozen_base_dtype": run["config"].get("frozen_base_dtype"),
             "method": run["config"].get("method"),
             "allocator": run["config"].get("allocator"),
             "peak_rss_mb": res.peak_rss_mb,
@@ -357,6 +358,10 @@ def _ab_switches(a: argparse.Namespace) -> None:
         from ollama_tune.train import norm_recompute
 
         norm_recompute.RECOMPUTE = False
+    if a.frozen_bf16 == "off":  # train.fused_lora.store_frozen_base
+        from ollama_tune.train import trainer
+
+        trainer.STORE_FROZEN_BF16 = False
     if a.bucket is not None:  # train.speed.BucketCollator
         from ollama_tune.train import speed
 
@@ -399,6 +404,12 @@ def main() -> None:
         choices=["on", "off"],
         default="on",
         help="--mode ours: rebuild RMSNorm outputs in backward (train.norm_recompute)",
+    )
+    ap.add_argument(
+        "--frozen-bf16",
+        choices=["on", "off"],
+        default="on",
+        help="--mode ours, bf16 LoRA: keep the frozen base weights in bf16",
     )
     ap.add_argument(
         "--system",

@@ -223,6 +223,9 @@ def test_cli_train_runs_end_to_end(
     assert record["config"]["fused_mlps"] == 2  # both layers of the tiny llama (train.fused_mlp)
     assert record["config"]["recomputed_norms"] == 5  # 2 per layer + the final one
     assert record["config"]["attention"] == "ollama_tune_packed_sdpa"
+    # LoRA in bf16 keeps the frozen base weights in bf16 (train.fused_lora.store_frozen_base).
+    frozen = "bfloat16" if record["config"]["precision"] == "bf16" else "float32"
+    assert record["config"]["frozen_base_dtype"] == frozen
 
 
 def test_cli_reports_bad_flags_with_exit_code_2(

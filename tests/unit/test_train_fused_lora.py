@@ -121,3 +121,27 @@ def test_fused_lora_leaves_dropout_disabled_and_merged_adapters_to_peft(
         want = reference(input_ids=ids).logits
     assert torch.allclose(on, want, atol=1e-5) and torch.allclose(merged, want, atol=1e-4)
     assert not torch.allclose(off, want, atol=1e-3)  # the adapter really was off
+
+
+def test_frozen_base_kept_in_bf16_gives_autocasts_bits_without_the_fp32_copy(
+    tiny_model_dir: Path,
+) -> None:
+    from ollama_tune.train.fused_lora import frozen_base_dtype, store_frozen_base
+
+    _, fused = _peft_pair(tiny_model_dir)
+    stored = copy.deepcopy(fused)
+    assert frozen_base_dtype(stored) == "float32"
+    assert store_frozen_base(stored, torch.bfloat16) == 14
+    assert store_frozen_base(stored, torch.bfloat16) == 0  # already stored
+    assert frozen_base_dtype(stored) == "bfloat16"
+    trained = [p.dtype for p in stored.parameters() if p.requires_grad]
+    assert len(trained) == 28 and set(trained) == {torch.float32}  # LoRA A/B stay fp32
+    want_logits, want = _loss_and_grads(fused, IDS, autocast=True)
+    got_logits, got = _loss_and_grads(stored, IDS, autocast=True)
+    assert torch.equal(got_logits, want_logits)
+    assert all(torch.equal(g, w) for g, w in zip(got, want, strict=True))
+    # Outside autocast (the validation answers) the layers compute as under it, in fp32 out.
+    with torch.no_grad():
+        plain = stored(input_ids=IDS).logits
+    assert plain.dtype == torch.float32
+    assert torch.allclose(plain, want_logits, atol=1e-2)

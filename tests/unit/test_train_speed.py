@@ -197,6 +197,13 @@ def test_fused_head_step_keeps_the_runs_bf16_autocast(tiny_model_dir: Path, tmp_
         theirs = SFTTrainer.compute_loss(trainer, model, _for_trl(batch))
     assert seen == [True, True]
     assert float(ours) == pytest.approx(float(theirs), rel=2e-2)
+    # A bf16 LoRA run keeps its frozen base weights in bf16 (train.fused_lora), LoRA in fp32.
+    from ollama_tune.train.fused_lora import frozen_base_dtype
+
+    assert frozen_base_dtype(model) == "bfloat16"
+    ours.backward()
+    lora = [p for p in model.parameters() if p.requires_grad]
+    assert lora and all(p.dtype == torch.float32 and p.grad is not None for p in lora)
 
 
 def test_cpu_bf16_auto_follows_the_cpus_own_flags(

@@ -83,6 +83,7 @@ def write_outputs(run: FinishedRun) -> TrainResult:
 def _write_files(run: FinishedRun, result: TrainResult) -> None:
     config, plan, ref, tokenizer = run.config, run.plan, run.ref, run.tokenizer
     trainer, report, split, train_rows = run.trainer, run.report, run.split, run.train_rows
+    from ollama_tune.train.fused_lora import frozen_base_dtype
     from ollama_tune.train.fused_mlp import fused_mlps
     from ollama_tune.train.norm_recompute import recomputed_norms
     from ollama_tune.train.prefix import shares_prefixes
@@ -113,6 +114,7 @@ def _write_files(run: FinishedRun, result: TrainResult) -> None:
         "shared_prefix": shares_prefixes(trainer.data_collator),
         "fused_mlps": fused_mlps(trainer.model),
         "recomputed_norms": recomputed_norms(trainer.model),
+        "frozen_base_dtype": frozen_base_dtype(trainer.model),
         # Where the trained weights are: export merges adapter/ or copies model/.
         "weights": result.adapter_dir.name,
     }

@@ -12,8 +12,10 @@ over a tensor the GEMMs around it take ~100x longer to produce. The down project
 `nn.Linear` (full fine-tuning) or a plain PEFT LoRA layer (`fused_lora.FusedLoraLinear`); its
 matmuls are `fused_lora.lora_matmul`'s, so outputs equal the module's own path.
 
-Anything else — another activation, autocast (bf16), no gradients, LoRA variants or dropout on the
-down projection, mixed dtypes — runs the model's own forward unchanged.
+Under autocast (bf16 on CPU) the node runs in bf16 with the down projection's ops in PEFT's
+order, so outputs and gradients are the bits the unfused layers give. Anything else — another
+activation, no gradients, LoRA variants or dropout on the down projection, mixed dtypes outside
+autocast — runs the model's own forward unchanged.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class _SwiGLUDownFn(torch.autograd.Function):
         shape = gate.shape
         g2, u2 = gate.reshape(-1, shape[-1]), up.reshape(-1, shape[-1])
         h = torch.nn.functional.silu(g2) * u2
-        out, xa = lora_matmul(h, weight, bias, lora_a, lora_b, scaling)
+        out, xa = _down(h, weight, bias, lora_a, lora_b, scaling)
         ctx.save_for_backward(g2, u2, xa, weight, lora_a, lora_b)
         ctx.scaling, ctx.shape, ctx.has_bias = scaling, shape, bias is not None
         return out.view(*shape[:-1], out.shape[-1])
@@ -57,29 +59,72 @@ class _SwiGLUDownFn(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         g2, u2, xa, weight, lora_a, lora_b = ctx.saved_tensors
         need = ctx.needs_input_grad
-        sig = torch.sigmoid(g2)
-        silu = g2 * sig
+        silu = torch.nn.functional.silu(g2)
         h = silu * u2  # recomputed: the product was not kept
         saved = (h, xa, weight, lora_a, lora_b, ctx.has_bias)
         g = grad.reshape(-1, grad.shape[-1])
-        dh, dw, db, da, dbb = lora_matmul_grads(g, saved, ctx.scaling, (True, *need[2:6]))
+        dh, dw, db, da, dbb = _down_grads(g, saved, ctx.scaling, (True, *need[2:6]))
         del h
         assert dh is not None
         du = dh * silu if need[1] else None
-        dg = None
-        if need[0]:
-            # silu'(x) = σ(x)·(1 + x·(1 − σ(x))), autograd's own formula.
-            dg = dh.mul_(u2).mul_(sig * (1 + g2 * (1 - sig)))
+        # autograd's own SiLU backward, on the product's gradient times `up`.
+        dg = torch.ops.aten.silu_backward(dh.mul_(u2), g2) if need[0] else None
         view = ctx.shape
         return _view(dg, view), _view(du, view), dw, db, da, dbb, None
+
+
+_LOW = (torch.bfloat16, torch.float16)
+
+
+def _down(
+    h: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    lora_a: torch.Tensor | None,
+    lora_b: torch.Tensor | None,
+    scaling: float,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The down projection. In bf16 (autocast) PEFT's own ops in PEFT's order, so each
+    rounding is the one the unfused layer makes; in fp32 `lora_matmul`'s single GEMM chain."""
+    if h.dtype not in _LOW:
+        return lora_matmul(h, weight, bias, lora_a, lora_b, scaling)
+    linear = torch.nn.functional.linear
+    out = linear(h, weight, bias)
+    if lora_a is None or lora_b is None:
+        return out, None
+    xa = linear(h, lora_a)
+    return out + linear(xa, lora_b) * scaling, xa
+
+
+def _down_grads(
+    g: torch.Tensor, saved: tuple[Any, ...], scaling: float, need: tuple[bool, ...]
+) -> tuple[torch.Tensor | None, ...]:
+    """Gradients `(dh, dW, db, dA, dB)` of `_down`, in the order autograd takes them."""
+    h, xa, weight, lora_a, lora_b, has_bias = saved
+    if g.dtype not in _LOW:
+        return lora_matmul_grads(g, saved, scaling, need)
+    dh = g @ weight
+    dw = g.t() @ h if need[1] else None
+    db = g.sum(0) if has_bias and need[2] else None
+    da = dbb = None
+    if xa is not None:
+        gs = g * scaling
+        dbb = gs.t() @ xa if need[4] else None
+        dxa = gs @ lora_b
+        da = dxa.t() @ h if need[3] else None
+        dh = dh + dxa @ lora_a
+    return dh, dw, db, da, dbb
 
 
 def _view(t: torch.Tensor | None, shape: torch.Size) -> torch.Tensor | None:
     return None if t is None else t.view(shape)
 
 
-def _down_parts(down: nn.Module, dtype: torch.dtype) -> tuple[Any, ...] | None:
-    """`(weight, bias, lora_a, lora_b, scaling)` of a down projection the node covers, else None."""
+def _down_parts(down: nn.Module, dtype: torch.dtype | None) -> tuple[Any, ...] | None:
+    """`(weight, bias, lora_a, lora_b, scaling)` of a down projection the node covers, else None.
+
+    `dtype`: the one every tensor must have; None under autocast, where they are cast to it.
+    """
     if type(down) is nn.Linear:
         parts: tuple[Any, ...] = (down.weight, down.bias, None, None, 0.0)
     elif isinstance(down, FusedLoraLinear):
@@ -91,21 +136,28 @@ def _down_parts(down: nn.Module, dtype: torch.dtype) -> tuple[Any, ...] | None:
         parts = (base.weight, base.bias, a, b, down.scaling[name])
     else:
         return None
-    if any(isinstance(p, torch.Tensor) and p.dtype != dtype for p in parts):
+    if dtype is not None and any(isinstance(p, torch.Tensor) and p.dtype != dtype for p in parts):
         return None
     return parts
 
 
 def _fused_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
-    parts = None
-    if torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type):
-        parts = _down_parts(self.down_proj, x.dtype)
-    if parts is None:
+    device = x.device.type
+    low = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    parts = _down_parts(self.down_proj, None if low else x.dtype)
+    if parts is None or not torch.is_grad_enabled():
         return super(type(self), self).forward(x)  # type: ignore[no-any-return]
     gate, up = self.gate_proj(x), self.up_proj(x)
-    if gate.dtype != x.dtype or up.dtype != x.dtype:
+    if gate.dtype != (low or x.dtype) or up.dtype != gate.dtype:
         return self.down_proj(self.act_fn(gate) * up)  # type: ignore[no-any-return]
-    return _SwiGLUDownFn.apply(gate, up, *parts)  # type: ignore[no-any-return]
+    if low is None:
+        return _SwiGLUDownFn.apply(gate, up, *parts)  # type: ignore[no-any-return]
+    # Under autocast: the casts autocast would make (differentiable, so trained weights get
+    # their fp32 gradients), and the node's ops in bf16 as the unfused layer runs them.
+    *tensors, scaling = parts
+    low_parts = [t.to(low) if isinstance(t, torch.Tensor) else t for t in tensors]
+    with torch.autocast(device, enabled=False):
+        return _SwiGLUDownFn.apply(gate, up, *low_parts, scaling)  # type: ignore[no-any-return]
 
 
 _FUSED: dict[type, type] = {}

@@ -70,12 +70,16 @@ def build_trainer(
     if trainer_class is not SFTTrainer and config.packing:
         speed.bucket_batches(trainer)
     if cpu_paths:
-        from ollama_tune.train.fused_lora import fuse_lora_layers
+        from ollama_tune.train.fused_lora import fuse_lora_layers, store_frozen_base
         from ollama_tune.train.fused_mlp import fuse_mlps
         from ollama_tune.train.norm_recompute import recompute_norms
 
         if config.method != "full":
             fuse_lora_layers(trainer.model)
+            if plan.bf16 and plan.world_size == 1 and STORE_FROZEN_BF16:
+                import torch
+
+                store_frozen_base(trainer.model, torch.bfloat16)
         fuse_mlps(trainer.model)  # after the LoRA layers: it fuses their down projections too
         if trainer_class is not SFTTrainer:  # its forward enters norm_recompute.recipes()
             recompute_norms(trainer.model)
@@ -84,6 +88,9 @@ def build_trainer(
     trainer.remove_callback(ProgressCallback)
     return trainer, report, recall
 
+
+# The bench's --frozen-bf16 off sets False for A/B runs (train.fused_lora.store_frozen_base).
+STORE_FROZEN_BF16 = True
 
 # Early stopping on recall: this many validations without a better one end the run.
 DEFAULT_PATIENCE = 3
