@@ -96,6 +96,12 @@ class FusedLoraLinear(LoraLinear):  # type: ignore[misc]
     """PEFT's LoRA linear layer with the single-node forward above where it applies."""
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        low: torch.dtype = self.base_layer.weight.dtype  # type: ignore[assignment]
+        if low in _LOW and low != x.dtype and not torch.is_autocast_enabled(x.device.type):
+            # A base kept in bf16 (`store_frozen_base`) outside autocast (validation answers,
+            # the adapter switched off): computed as in training, back in the input's dtype.
+            with torch.autocast(x.device.type, dtype=low):
+                return self.forward(x, *args, **kwargs).to(x.dtype)  # type: ignore[no-any-return]
         name = self._plain_adapter(args, kwargs)
         if name is None:
             return super().forward(x, *args, **kwargs)  # type: ignore[no-any-return]
@@ -104,12 +110,6 @@ class FusedLoraLinear(LoraLinear):  # type: ignore[misc]
             # PEFT's ops (autocast casts weights, cached per step), on a shared input cast.
             shared = _shared_cast(x, torch.get_autocast_dtype(x.device.type))
             return base(shared) + lora_b(lora_a(shared)) * self.scaling[name]  # type: ignore[no-any-return]
-        low: torch.dtype = base.weight.dtype  # type: ignore[assignment]
-        if low in _LOW and low != x.dtype == lora_a.weight.dtype:
-            # A base kept in bf16 (`store_frozen_base`) outside autocast, e.g. the validation
-            # answers: computed as the training step computes it, back in the input's dtype.
-            with torch.autocast(x.device.type, dtype=low):
-                return self.forward(x).to(x.dtype)  # type: ignore[no-any-return]
         if not all(w.dtype == x.dtype for w in (base.weight, lora_a.weight, lora_b.weight)):
             return super().forward(x, *args, **kwargs)  # type: ignore[no-any-return]
         return _LoraLinearFn.apply(  # type: ignore[no-any-return]
