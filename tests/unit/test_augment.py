@@ -92,6 +92,17 @@ def test_rule_rewordings_keep_answer_facts_and_key_terms(train: Path) -> None:
     assert any("取り消し" in t for t in texts)  # キャンセル → 取り消し, from the built-in groups
 
 
+def test_verb_stem_synonyms_swap_only_where_a_verb_is() -> None:
+    from ollama_tune.data.augment.rules import BUILTIN_SYNONYMS, synonym_variants
+
+    syn = Synonyms(BUILTIN_SYNONYMS)
+    noun = synonym_variants("注文の取り消しは可能でしょうか。", syn)
+    assert "注文のキャンセルは可能でしょうか。" in noun
+    assert not [v for v in noun if "キャンセルしは" in v]  # the noun is not a verb stem
+    verb = synonym_variants("注文を取り消したいです", syn)
+    assert "注文をキャンセルしたいです" in verb
+
+
 def test_same_seed_same_rewordings(train: Path) -> None:
     rows = read_examples(train)
     first = [ex.question for ex in augment_examples(rows, n=2, seed=7).examples]

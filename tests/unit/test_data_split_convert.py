@@ -17,6 +17,7 @@ from ollama_tune.data import (
     dataset_stats,
     read_examples,
     split_examples,
+    validation_split,
 )
 from ollama_tune.data import (
     write_jsonl as write_examples,
@@ -54,6 +55,55 @@ def test_split_keeps_near_duplicates_together(tmp_path: Path) -> None:
         for group in groups:
             sides = {id(examples[i]) in test for i in group}
             assert len(sides) == 1, f"seed {seed} split group {group}"
+
+
+def _augmented(tmp_path: Path, n: int, k: int) -> list[Example]:
+    """`n` FAQ rows, each followed by `k` rewordings marked as `data augment` marks them."""
+    rows = []
+    for i, row in enumerate(seed_rows(n), start=1):
+        rows.append(row)
+        rows += [
+            dict(row, instruction=f"{row['instruction']}（言い換え{j}）", augmented_from=f"d:{i}")
+            for j in range(k)
+        ]
+    return read_examples(write_jsonl(tmp_path / "aug.jsonl", rows))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_validation_of_augmented_rows_is_rewordings_of_answers_still_trained(
+    tmp_path: Path, seed: int
+) -> None:
+    examples = _augmented(tmp_path, 30, 3)
+    result = validation_split(examples, ratio=0.2, seed=seed)
+    assert result.kind == "rewordings"
+    assert len(result.train) + len(result.test) == len(examples) == 120
+    assert 18 <= len(result.test) <= 24  # whole families of 3 rewordings, up to 20 % of rows
+    assert all(ex.extra.get("augmented_from") for ex in result.test)
+    # No FAQ row leaves training, and every validation answer is one the model is taught.
+    originals = [ex for ex in examples if not ex.extra.get("augmented_from")]
+    assert all(any(ex is t for t in result.train) for ex in originals)
+    assert {ex.answer for ex in result.test} <= {ex.answer for ex in originals}
+    # The whole-row split would have taken answers out of training.
+    rows_split = split_examples(examples, test_ratio=0.2, seed=seed)
+    assert {ex.answer for ex in rows_split.train} < {ex.answer for ex in originals}
+    again = validation_split(examples, ratio=0.2, seed=seed)
+    assert again.test == result.test
+
+
+def test_validation_without_rewordings_holds_rows_out(tmp_path: Path) -> None:
+    examples = _examples(tmp_path, 40)
+    result = validation_split(examples, ratio=0.25, seed=7)
+    plain = split_examples(examples, test_ratio=0.25, seed=7)
+    assert result.kind == "rows" and result.test == plain.test and result.train == plain.train
+
+
+def test_rewordings_whose_original_is_gone_stay_in_training(tmp_path: Path) -> None:
+    examples = _augmented(tmp_path, 10, 2)
+    orphans = examples[1:]  # family 1's original removed: only its 2 rewordings teach it
+    result = validation_split(orphans, ratio=0.5, seed=3)
+    assert result.kind == "rewordings" and len(result.test) >= 8
+    assert not [ex for ex in result.test if ex.answer == examples[0].answer]
+    assert sum(ex.answer == examples[0].answer for ex in result.train) == 2
 
 
 def test_split_rejects_bad_ratio(tmp_path: Path) -> None:
@@ -133,3 +183,16 @@ def test_stats_counts_rows_languages_and_duplicate_groups(tmp_path: Path) -> Non
     assert sum(n for _, _, n in stats.histogram) == 14
     assert stats.tokens["min"] <= stats.tokens["median"] <= stats.tokens["max"]
     assert stats.turns["max"] == 2
+
+
+def test_training_split_of_rewordings_is_the_same_after_resume(tmp_path: Path) -> None:
+    from ollama_tune.train.data import prepare_split
+
+    _augmented(tmp_path, 20, 3)
+    data = tmp_path / "aug.jsonl"
+    first = prepare_split([data], None, 0.1, 5, tmp_path / "run", resume=False)
+    again = prepare_split([data], None, 0.1, 5, tmp_path / "run", resume=True)
+    assert first.kind == again.kind == "rewordings" and first.sha256 == again.sha256
+    assert all(ex.extra.get("augmented_from") for ex in again.test) and len(again.test) == 6
+    given = prepare_split([data], data, 0.1, 5, tmp_path / "run2", resume=False)
+    assert given.kind == "given"

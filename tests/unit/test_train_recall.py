@@ -284,8 +284,16 @@ def test_validation_questions_spread_over_answers_not_one_augmented_family(
         if json.loads(x)["step"] == 0
     ]
     assert len(asked) == 3 and len({answer_of[q] for q in asked}) == 3
-    # The originals come before their rewordings.
-    assert all(q in {r["question"] for r in base} for q in asked)
+    # Validation asks rewordings; every answer, theirs included, is still trained on.
+    assert not {q for q in asked} & {r["question"] for r in base}
+    from ollama_tune.data import read_examples
+
+    trained = read_examples([result.run_dir / "data" / "train.jsonl"])
+    assert {ex.answer for ex in trained} == {r["answer"] for r in base}
+    assert {r["question"] for r in base} <= {ex.question for ex in trained}
+    run = json.loads(result.run_json.read_text())
+    assert run["data"]["validation"] == "rewordings"
+    assert run["data"]["test_rows"] >= 12  # about half the 32 rows, in whole families of 3
 
 
 def test_no_val_at_start_skips_the_base_models_answers_but_keeps_its_loss(

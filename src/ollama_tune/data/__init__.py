@@ -9,7 +9,7 @@ from ollama_tune.data.convert import ConvertConfig, ConvertResult, convert_data
 from ollama_tune.data.issues import Issue, LoadResult, Rejected
 from ollama_tune.data.loader import FORMATS, load_examples, parse_mapping, read_examples
 from ollama_tune.data.model import Example, Message, SourceRef
-from ollama_tune.data.split import SplitResult, split_examples
+from ollama_tune.data.split import SplitResult, split_examples, validation_split
 from ollama_tune.data.stats import StatsResult, dataset_stats
 from ollama_tune.data.writer import auto_style, write_jsonl
 
@@ -35,5 +35,6 @@ __all__ = [
     "read_examples",
     "split_examples",
     "validate_dataset",
+    "validation_split",
     "write_jsonl",
 ]

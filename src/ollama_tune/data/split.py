@@ -29,6 +29,8 @@ class SplitResult:
     test: list[Example]
     # How many groups of 2+ near-duplicate / same-question rows were kept on one side.
     groups: int = 0
+    # "rows": whole groups left training; "rewordings": only rewordings did (`validation_split`).
+    kind: str = "rows"
 
 
 def row_text(example: Example) -> str:
@@ -90,3 +92,41 @@ def split_examples(
     train = [ex for i, ex in enumerate(examples) if i not in test_idx]
     test = [ex for i, ex in enumerate(examples) if i in test_idx]
     return SplitResult(train, test, sum(1 for g in groups if len(g) > 1))
+
+
+def validation_split(
+    examples: Sequence[Example], *, ratio: float = 0.05, seed: int = 42
+) -> SplitResult:
+    """Validation rows for training a FAQ into a model.
+
+    Where the rows hold rewordings (`data augment`), validation is rewordings of some answers
+    while the rows they reword stay in training: it then asks what customers ask — another
+    wording of a question the model was taught — and no FAQ answer is kept from the model.
+    A whole-group split (`split_examples`) would leave ~`ratio` of the FAQ untrained and
+    measure recall of answers never shown. Without rewordings that split is all there is.
+    """
+    if not any(ex.extra.get("augmented_from") for ex in examples):
+        return split_examples(examples, test_ratio=ratio, seed=seed)
+    if not 0.0 <= ratio < 1.0:
+        raise UsageError(f"validation ratio {ratio} is outside [0, 1)", hint="use e.g. 0.05")
+    groups = duplicate_groups(examples)
+    random.Random(seed).shuffle(groups)
+    target = max(1, round(len(examples) * ratio)) if ratio > 0 else 0
+    val_idx: set[int] = set()
+    for group in groups:
+        if len(val_idx) >= target:
+            break
+        movable = _rewordings_of_kept(examples, group)
+        if movable and len(val_idx) + len(movable) <= target:
+            val_idx.update(movable)
+    train = [ex for i, ex in enumerate(examples) if i not in val_idx]
+    val = [ex for i, ex in enumerate(examples) if i in val_idx]
+    return SplitResult(train, val, sum(1 for g in groups if len(g) > 1), kind="rewordings")
+
+
+def _rewordings_of_kept(examples: Sequence[Example], group: list[int]) -> list[int]:
+    """The group's rewordings whose answer a row staying in training still teaches."""
+    reworded = [i for i in group if examples[i].extra.get("augmented_from")]
+    kept = set(group) - set(reworded)
+    taught = {(examples[i].system, examples[i].answer) for i in kept}
+    return [i for i in reworded if (examples[i].system, examples[i].answer) in taught]

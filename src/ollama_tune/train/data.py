@@ -26,6 +26,9 @@ class SplitData:
     train_path: Path
     test_path: Path
     sha256: str
+    # How validation was made: "given" (--test-data), "rewordings" (rewordings of trained
+    # answers; `data.validation_split`) or "rows" (whole rows held out of training).
+    kind: str = "rows"
 
 
 @dataclass
@@ -52,15 +55,18 @@ def prepare_split(
     `write=False` on DDP ranks other than 0: they compute the same split but never write.
     """
     train_path, test_path = run_dir / "data" / "train.jsonl", run_dir / "data" / "test.jsonl"
+    kind = "given" if test_data is not None else "rows"
     if resume and train_path.is_file() and test_path.is_file():
         # The same rows in the same order as before the interruption, even if the source changed.
         train, test = _read_examples([train_path]), _read_examples([test_path])
+        if test_data is None and test and all(e.extra.get("augmented_from") for e in test):
+            kind = "rewordings"
     else:
         train = _read_examples(data)
         if test_data is not None:
             test = _read_examples([test_data])
         else:
-            train, test = _split_examples(train, test_ratio, seed)
+            train, test, kind = _split_examples(train, test_ratio, seed)
         if write:
             _write_jsonl(train, train_path)
             _write_jsonl(test, test_path)
@@ -69,7 +75,7 @@ def prepare_split(
     digest = sha256_text(
         json.dumps([[ex.to_messages_dicts() for ex in part] for part in (train, test)])
     )
-    return SplitData(train, test, train_path, test_path, digest)
+    return SplitData(train, test, train_path, test_path, digest, kind)
 
 
 def with_system(examples: list[Example], system: str | None) -> list[Example]:
@@ -220,11 +226,11 @@ def _read_examples(paths: list[Path]) -> list[Example]:
 
 def _split_examples(
     examples: list[Example], test_ratio: float, seed: int
-) -> tuple[list[Example], list[Example]]:
-    from ollama_tune.data import split_examples
+) -> tuple[list[Example], list[Example], str]:
+    from ollama_tune.data import validation_split
 
-    split = split_examples(examples, test_ratio=test_ratio, seed=seed)
-    return list(split.train), list(split.test)
+    split = validation_split(examples, ratio=test_ratio, seed=seed)
+    return list(split.train), list(split.test), split.kind
 
 
 def _write_jsonl(examples: list[Example], path: Path) -> None:

@@ -133,6 +133,7 @@ def _write_files(run: FinishedRun, result: TrainResult) -> None:
             "test_path": str(split.test_path),
             "train_rows": len(split.train),
             "test_rows": len(split.test),
+            "validation": split.kind,
             "sha256": split.sha256,
         },
         versions=versions(),

@@ -59,7 +59,8 @@ class TrainSettings(Section):
     early_stopping_patience: int | None = Field(
         default=None, ge=1, description="Stop after N validations without improvement."
     )
-    # Validation rows are carved from the training rows (never the test file).
+    # Validation rows are carved from the training rows (never the test file); with rewordings
+    # in the data only rewordings are (`data.validation_split`), so no FAQ answer leaves training.
     val_ratio: float = Field(
         default=0.15,
         gt=0.0,

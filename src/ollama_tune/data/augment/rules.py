@@ -132,10 +132,18 @@ def synonym_variants(question: str, synonyms: Synonyms) -> list[str]:
     out = []
     for group in synonyms.groups:
         for word in sorted(group, key=len, reverse=True):
-            if word in question:
-                out += [question.replace(word, other, 1) for other in group if other != word]
+            if m := _occurrence(word, group, question):
+                out += [question[: m.start()] + o + question[m.end() :] for o in group if o != word]
                 break
     return out
+
+
+def _occurrence(word: str, group: Sequence[str], text: str) -> re.Match[str] | None:
+    """Where `word` stands in `text` as the group means it. A group of verb stems
+    (返品し/返却し, キャンセルし/取り消し) swaps only before an inflection: 取り消しは is a noun,
+    and 「キャンセルしは」 is not Japanese."""
+    stems = all(w.endswith("し") for w in group)
+    return re.search(re.escape(word) + ("(?=[たてまなよ])" if stems else ""), text)
 
 
 def mine_synonyms(examples: Sequence[Example]) -> Synonyms:
