@@ -9,7 +9,7 @@ paraphrase of a training row never leaks into the test set.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ollama_tune.data.dedup import (
@@ -73,25 +73,7 @@ def _join_rewordings(examples: Sequence[Example], uf: UnionFind) -> None:
 def split_examples(
     examples: Sequence[Example], *, test_ratio: float = 0.15, seed: int = 42
 ) -> SplitResult:
-    if not 0.0 <= test_ratio < 1.0:
-        raise UsageError(
-            f"test ratio {test_ratio} is outside [0, 1)", hint="use e.g. --test-ratio 0.15"
-        )
-    groups = duplicate_groups(examples)
-    random.Random(seed).shuffle(groups)
-    n = len(examples)
-    target = round(n * test_ratio)
-    if test_ratio > 0 and n >= 2:
-        target = max(1, min(target, n - 1))
-    test_idx: set[int] = set()
-    for group in groups:
-        if len(test_idx) >= target:
-            break
-        if len(test_idx) + len(group) <= target:
-            test_idx.update(group)
-    train = [ex for i, ex in enumerate(examples) if i not in test_idx]
-    test = [ex for i, ex in enumerate(examples) if i in test_idx]
-    return SplitResult(train, test, sum(1 for g in groups if len(g) > 1))
+    return _deal(examples, test_ratio, seed, lambda group: group, "rows")
 
 
 def validation_split(
@@ -107,21 +89,38 @@ def validation_split(
     """
     if not any(ex.extra.get("augmented_from") for ex in examples):
         return split_examples(examples, test_ratio=ratio, seed=seed)
+    return _deal(
+        examples, ratio, seed, lambda group: _rewordings_of_kept(examples, group), "rewordings"
+    )
+
+
+def _deal(
+    examples: Sequence[Example],
+    ratio: float,
+    seed: int,
+    take: Callable[[list[int]], list[int]],
+    kind: str,
+) -> SplitResult:
+    """Shuffle the duplicate groups with `seed` and move `take(group)` of each to the held-out
+    side until it holds `ratio` of the rows."""
     if not 0.0 <= ratio < 1.0:
-        raise UsageError(f"validation ratio {ratio} is outside [0, 1)", hint="use e.g. 0.05")
+        raise UsageError(f"test ratio {ratio} is outside [0, 1)", hint="use e.g. --test-ratio 0.15")
     groups = duplicate_groups(examples)
     random.Random(seed).shuffle(groups)
-    target = max(1, round(len(examples) * ratio)) if ratio > 0 else 0
-    val_idx: set[int] = set()
+    n = len(examples)
+    target = round(n * ratio)
+    if ratio > 0 and n >= 2:
+        target = max(1, min(target, n - 1))
+    held: set[int] = set()
     for group in groups:
-        if len(val_idx) >= target:
+        if len(held) >= target:
             break
-        movable = _rewordings_of_kept(examples, group)
-        if movable and len(val_idx) + len(movable) <= target:
-            val_idx.update(movable)
-    train = [ex for i, ex in enumerate(examples) if i not in val_idx]
-    val = [ex for i, ex in enumerate(examples) if i in val_idx]
-    return SplitResult(train, val, sum(1 for g in groups if len(g) > 1), kind="rewordings")
+        moved = take(group)
+        if moved and len(held) + len(moved) <= target:
+            held.update(moved)
+    train = [ex for i, ex in enumerate(examples) if i not in held]
+    test = [ex for i, ex in enumerate(examples) if i in held]
+    return SplitResult(train, test, sum(1 for g in groups if len(g) > 1), kind)
 
 
 def _rewordings_of_kept(examples: Sequence[Example], group: list[int]) -> list[int]:
