@@ -17,7 +17,8 @@ optimizer), timed the same way on both sides; model loading and evaluation are e
 Peak RSS is per process; RSS is also sampled every `--rss-every` steps to show growth.
 
     python bench/bench_train.py [--steps 8] [--repeat 2] [--setting equal defaults same]
-    python bench/bench_train.py --mode ours --steps 1000 --batch 1 --seq 256 --rss-every 50
+    python bench/bench_train.py --mode ours --steps 1000 --batch 4 --seq 512 --rss-every 50 \
+        --system recipe
     python bench/bench_train.py --mode ours --shape 1b --steps 3 --batch 4 --seq 512 --rss-every 1
     python bench/bench_train.py --mode ours --steps 6 --batch 4 --seq 512 [--no-fused-head]
     python bench/bench_train.py --mode ours --steps 60 --batch 4 --seq 512 --bucket 0|64

@@ -20,7 +20,8 @@ def export_command(
         "--quant",
         "--quants",
         "-q",
-        help="Comma-separated: q4_k_m,q5_k_m,q6_k,q8_0,f16 (default: q8_0).",
+        help="Comma-separated: q4_k_m,q5_k_m,q6_k,q8_0,f16; q4_k_m+q8emb keeps embeddings and "
+        "output at q8_0; +imat (e.g. q4_k_m+imat) adds an importance matrix (default: q8_0).",
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Bundle directory (RUN_DIR/bundle)."),
     name: str | None = typer.Option(None, "--name", help="Model name for GGUF metadata/README."),
