@@ -188,3 +188,30 @@ def test_answerless_row_without_facts_is_still_refused(
     err = capsys.readouterr().err
     assert code != 0
     assert "test.jsonl:1" in err and "no 'output'" in err
+
+
+def test_a_missing_local_model_fails_before_any_model_answers(  # type: ignore[no-untyped-def]
+    models, test_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "quants" / "q4_k_m+q8emb"
+    argv = ["eval", "--test", str(test_file), "--model", "base=ollama:llama3.2:1b"]
+    code = _run([*argv, "--model", f"q4_k_m+q8emb={missing}"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err
+    assert "Model not found" in err and str(missing) in err.replace("\n", "")
+    # Checked up front: the first model never started answering.
+    assert not models.requests_to("/api/chat") and not models.requests_to("/api/generate")
+
+
+def test_quant_names_with_plus_are_labels_and_gate_targets(  # type: ignore[no-untyped-def]
+    models, test_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "rep"
+    argv = ["eval", "--test", str(test_file), "--model", "q4_k_m+imat=ollama:my-bot"]
+    gate = ["--gate", "q4_k_m+imat.fact_recall>=0.9", "--report", str(report)]
+    code = _run([*argv, *gate])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    data = json.loads((report / "report.json").read_text("utf-8"))
+    assert [m["label"] for m in data["models"]] == ["q4_k_m+imat"]
+    assert "q4_k_m+imat" in out

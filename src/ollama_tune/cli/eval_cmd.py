@@ -18,7 +18,7 @@ from ollama_tune.errors import GateFailed, UsageError
 if TYPE_CHECKING:
     from ollama_tune.evaluate import EvalResult
 
-_LABELLED = re.compile(r"^(?P<label>[A-Za-z0-9_\-]{1,40})=(?P<ref>.+)$")
+_LABELLED = re.compile(r"^(?P<label>[A-Za-z0-9_+\-]{1,40})=(?P<ref>.+)$")
 
 
 def parse_model_specs(specs: list[str]) -> dict[str, str]:
@@ -31,7 +31,7 @@ def parse_model_specs(specs: list[str]) -> dict[str, str]:
         else:
             ref = spec.strip()
             stem = Path(ref.removeprefix("ollama:")).name or ref
-            label = re.sub(r"[^A-Za-z0-9_\-]", "-", stem)[:40].strip("-") or "model"
+            label = re.sub(r"[^A-Za-z0-9_+\-]", "-", stem)[:40].strip("-") or "model"
         if not ref:
             raise UsageError(f"--model {spec!r} has no model reference", hint="use LABEL=REF")
         if label in models:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +30,7 @@ from ollama_tune.evaluate.metrics import AnswerMetrics, aggregate, check_facts, 
 from ollama_tune.evaluate.settings import DEFAULT_MAX_TOKENS, EvalSettings
 from ollama_tune.settings import UserConfig, flag_problems
 
-_LABEL = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+_LABEL = re.compile(r"^[A-Za-z0-9_+\-]{1,40}$")
 
 
 class GeneratorLike(Protocol):
@@ -73,7 +73,7 @@ class EvalConfig(EvalSettings, UserConfig):
         if bad:
             raise ValueError(
                 "; ".join(
-                    f"model label {b!r} must be 1–40 letters, digits, '_' or '-'" for b in bad
+                    f"model label {b!r} must be 1–40 letters, digits, '_', '+' or '-'" for b in bad
                 )
             )
         return value
@@ -152,6 +152,14 @@ def _generate_options(config: EvalConfig) -> Any:
     )
 
 
+def _check_local_refs(refs: Iterable[str]) -> None:
+    from ollama_tune.runtime import local_model_path
+
+    for ref in refs:
+        if not ref.startswith("ollama:"):
+            local_model_path(ref)
+
+
 def _default_open_model(ref: str) -> GeneratorLike:
     from ollama_tune.runtime import open_model
 
@@ -199,6 +207,8 @@ def compare_models(
     validate_config(config)
     gates = parse_gates(list(config.gates))  # fail on a typo before the slow part
     check_gates(gates, {label: {} for label in config.models})  # unknown model labels
+    if open_model is None:  # a missing local model fails now, not after the others answered
+        _check_local_refs(config.models.values())
     judge = OllamaJudge(config.judge, seed=config.seed) if config.judge else None
     if judge:
         judge.check()

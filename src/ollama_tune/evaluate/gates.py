@@ -26,7 +26,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "=": operator.eq,
 }
 _GATE = re.compile(
-    r"^\s*(?:(?P<model>[A-Za-z0-9_\-]+)\.)?(?P<metric>[A-Za-z0-9_]+)\s*"
+    r"^\s*(?:(?P<model>[A-Za-z0-9_+\-]+)\.)?(?P<metric>[A-Za-z0-9_]+)\s*"
     r"(?P<op>>=|<=|==|=|>|<)\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<pct>%)?\s*$"
 )
 

@@ -14,7 +14,14 @@ from pathlib import Path
 from ollama_tune.errors import ModelError
 from ollama_tune.runtime.base import GenerateOptions, Generation, Generator, Messages
 
-__all__ = ["GenerateOptions", "Generation", "Generator", "Messages", "open_model"]
+__all__ = [
+    "GenerateOptions",
+    "Generation",
+    "Generator",
+    "Messages",
+    "local_model_path",
+    "open_model",
+]
 
 _FORMS = (
     "Use ollama:NAME, a bundle directory (with a Modelfile), a Modelfile, a .gguf file, "
@@ -30,20 +37,11 @@ def open_model(
         from ollama_tune.runtime.ollama_gen import OllamaGenerator
 
         return OllamaGenerator(ref.removeprefix("ollama:"), host=host)
-    path = Path(ref).expanduser()
+    path = local_model_path(ref)
     if path.is_dir():
-        if (path / "Modelfile").is_file():
-            path = path / "Modelfile"
-        elif (path / "config.json").is_file():
-            from ollama_tune.runtime.hf_gen import TransformersGenerator
+        from ollama_tune.runtime.hf_gen import TransformersGenerator
 
-            return TransformersGenerator(path)
-        else:
-            raise ModelError(f"{path} holds neither a Modelfile nor config.json.", hint=_FORMS)
-    if not path.is_file():
-        raise ModelError(
-            f"Model not found: {ref!r} is not an existing file or folder.", hint=_FORMS
-        )
+        return TransformersGenerator(path)
     from ollama_tune.runtime.llama_gen import LlamaCppGenerator, from_modelfile
 
     if path.suffix.lower() == ".gguf":
@@ -53,3 +51,20 @@ def open_model(
     if magic == b"GGUF":
         return LlamaCppGenerator(path, n_ctx=n_ctx, n_threads=n_threads)
     return from_modelfile(path, n_ctx=n_ctx, n_threads=n_threads)
+
+
+def local_model_path(ref: str) -> Path:
+    """The file (GGUF or Modelfile) or Hugging Face directory a local `ref` names; raises
+    ModelError when there is none. Cheap, so callers check every ref before any model runs."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if (path / "Modelfile").is_file():
+            return path / "Modelfile"
+        if (path / "config.json").is_file():
+            return path
+        raise ModelError(f"{path} holds neither a Modelfile nor config.json.", hint=_FORMS)
+    if not path.is_file():
+        raise ModelError(
+            f"Model not found: {ref!r} is not an existing file or folder.", hint=_FORMS
+        )
+    return path
