@@ -18,20 +18,21 @@ from ollama_tune.errors import GateFailed, UsageError
 if TYPE_CHECKING:
     from ollama_tune.evaluate import EvalResult
 
-_LABELLED = re.compile(r"^(?P<label>[A-Za-z0-9_+\-]{1,40})=(?P<ref>.+)$")
-
 
 def parse_model_specs(specs: list[str]) -> dict[str, str]:
     """`LABEL=REF` pairs (or a bare REF, labelled by its last path/name part), in order."""
+    from ollama_tune.evaluate.gates import LABEL_CHARS
+
+    labelled = re.compile(rf"^(?P<label>[{LABEL_CHARS}]{{1,40}})=(?P<ref>.+)$")
     models: dict[str, str] = {}
     for spec in specs:
-        m = _LABELLED.match(spec.strip())
+        m = labelled.match(spec.strip())
         if m:
             label, ref = m.group("label"), m.group("ref").strip()
         else:
             ref = spec.strip()
             stem = Path(ref.removeprefix("ollama:")).name or ref
-            label = re.sub(r"[^A-Za-z0-9_+\-]", "-", stem)[:40].strip("-") or "model"
+            label = re.sub(rf"[^{LABEL_CHARS}]", "-", stem)[:40].strip("-") or "model"
         if not ref:
             raise UsageError(f"--model {spec!r} has no model reference", hint="use LABEL=REF")
         if label in models:

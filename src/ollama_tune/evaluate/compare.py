@@ -24,13 +24,13 @@ from pydantic import SkipValidation, ValidationError, field_validator
 from ollama_tune._util import ProgressFn, noop_progress
 from ollama_tune.data.model import Example
 from ollama_tune.errors import EvaluationError, OllamaTuneError
-from ollama_tune.evaluate.gates import GateResult, check_gates, parse_gates
+from ollama_tune.evaluate.gates import LABEL_CHARS, GateResult, check_gates, parse_gates
 from ollama_tune.evaluate.judge import JudgeScore, OllamaJudge
 from ollama_tune.evaluate.metrics import AnswerMetrics, aggregate, check_facts, score_answer
 from ollama_tune.evaluate.settings import DEFAULT_MAX_TOKENS, EvalSettings
 from ollama_tune.settings import UserConfig, flag_problems
 
-_LABEL = re.compile(r"^[A-Za-z0-9_+\-]{1,40}$")
+_LABEL = re.compile(rf"^[{LABEL_CHARS}]{{1,40}}$")
 
 
 class GeneratorLike(Protocol):

@@ -25,8 +25,11 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "=": operator.eq,
 }
+# What a model label may hold (`--model LABEL=REF`, `LABEL.METRIC` gates): quant names such as
+# q4_k_m+imat fit; "." cannot, it ends the label in a gate.
+LABEL_CHARS = r"A-Za-z0-9_+\-"
 _GATE = re.compile(
-    r"^\s*(?:(?P<model>[A-Za-z0-9_+\-]+)\.)?(?P<metric>[A-Za-z0-9_]+)\s*"
+    rf"^\s*(?:(?P<model>[{LABEL_CHARS}]+)\.)?(?P<metric>[A-Za-z0-9_]+)\s*"
     r"(?P<op>>=|<=|==|=|>|<)\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<pct>%)?\s*$"
 )
 
